@@ -1,0 +1,41 @@
+"""The ``labtorch`` command. Each sub-command lives in its own module of this package.
+
+Bad input exits 2 with one line on stderr naming what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from labtorch.errors import LabtorchError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabtorchError as err:
+            click.echo(f"labtorch: error: {err.line()}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="labtorch")
+def main() -> None:
+    """Plan, provision and re-check PyTorch GPU environments for lab rooms."""
+
+
+def _register() -> None:
+    from labtorch.cli import check, facts, lab, plan
+
+    main.add_command(facts.facts)
+    main.add_command(plan.plan)
+    main.add_command(lab.lab)
+    for command in check.COMMANDS:
+        main.add_command(command)
+
+
+_register()
