@@ -1,10 +1,96 @@
-"""`labtorch facts` (stub: filled in by its issue)."""
+"""`labtorch facts`: read what nvidia-smi printed on a host and show the normalized facts.
+
+    labtorch facts parse smi.txt --format json
+    ssh pc07 nvidia-smi | labtorch facts parse - --os linux
+"""
 
 from __future__ import annotations
 
+import codecs
+import json
+from typing import IO
+
 import click
+
+from labtorch.errors import LabtorchError
+from labtorch.facts.nvidia_smi import enrich, parse
+from labtorch.model import GpuFacts
 
 
 @click.group()
 def facts() -> None:
-    """Not yet built."""
+    """Read nvidia-smi output into the facts the planner uses."""
+
+
+@facts.command("parse")
+@click.argument("file", type=click.File("rb"))
+@click.option("--os", "os_hint", type=click.Choice(["linux", "windows"]), default=None,
+              help="The host's OS, used only when the output does not show it. Default: none.")
+@click.option("--format", "output_format", type=click.Choice(["json", "table"]),
+              default="json", show_default=True, help="How to print the facts.")
+@click.option("--enrich/--no-enrich", "with_table", default=True, show_default=True,
+              help="Fill compute capabilities the output did not print from the GPU table.")
+def parse_command(file: IO[bytes], os_hint: str | None, output_format: str,
+                  with_table: bool) -> None:
+    """Parse FILE (any nvidia-smi output form, or its error; "-" for stdin).
+
+    Accepts the default table, -q, -q -x, -L, --query-gpu csv, and failures such as
+    "command not found" in any language. UTF-8, UTF-8 with BOM and UTF-16 (PowerShell's
+    `>` redirect) files are read as they are.
+    """
+    name = getattr(file, "name", "-")
+    text = _decode(file.read(), name)
+    try:
+        result = parse(text, os_hint=os_hint)
+    except LabtorchError as err:
+        raise LabtorchError(f"{name}: {err.what}", fix=err.fix) from err
+    if with_table:
+        result = enrich(result)
+    if output_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_table(result)
+
+
+def _decode(data: bytes, name: str) -> str:
+    """Bytes of a saved output -> text: BOM first (UTF-8, UTF-16), then UTF-8."""
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                          (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return data.decode(encoding)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise LabtorchError(
+            f"{name} is not UTF-8 or UTF-16 text (byte {err.start})",
+            fix="save the output as UTF-8 (on Windows: `nvidia-smi | Out-File -Encoding utf8 "
+            "smi.txt`, or `chcp 65001` in cmd.exe before capturing)",
+        ) from err
+
+
+def _print_table(result: GpuFacts) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    count = "?" if result.gpu_count is None else str(result.gpu_count)
+    if result.gpu_count_is_lower_bound:
+        count = f"at least {count}"
+    console.print(
+        f"format {result.format}, os {result.os}, driver {result.driver_version or '-'}, "
+        f"CUDA {result.cuda_version or '-'}, GPUs {count}"
+    )
+    if result.error:
+        console.print(f"error: {result.error}: {result.error_detail}", markup=False)
+    if result.gpus:
+        table = Table("#", "name", "memory MiB", "compute capability", "source", "MIG")
+        for index, gpu in enumerate(result.gpus):
+            table.add_row(
+                str(index),
+                gpu.name or "-",
+                "-" if gpu.memory_mib is None else str(gpu.memory_mib),
+                gpu.compute_capability or "-",
+                gpu.compute_capability_source,
+                {True: "on", False: "off", None: "-"}[gpu.mig_enabled],
+            )
+        console.print(table)

@@ -1,10 +1,125 @@
-"""`labtorch lab` (stub: filled in by its issue)."""
+"""`labtorch lab`: the simulated lab (up, status, down, fault switches).
+
+Every command takes ``--state-dir DIR`` (default ``$LABTORCH_LAB_DIR`` or ``.lab``); several labs
+with different state directories coexist.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
+
+from labtorch.errors import LabtorchError
+
+STATE_DIR = click.option(
+    "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Lab state directory [default: $LABTORCH_LAB_DIR or .lab]")
 
 
 @click.group()
-def lab() -> None:
-    """Not yet built."""
+@STATE_DIR
+@click.pass_context
+def lab(ctx: click.Context, state_dir: Path | None) -> None:
+    """The simulated lab: Linux hosts with real sshd, recorded GPUs, a package mirror."""
+    ctx.obj = {"state_dir": state_dir}
+
+
+def _state(state_dir: Path | None) -> Path | None:
+    """The sub-command's --state-dir, else the group's (``labtorch lab --state-dir D up``)."""
+    if state_dir is not None:
+        return state_dir
+    ctx = click.get_current_context()
+    return (ctx.find_object(dict) or {}).get("state_dir")
+
+
+@lab.command()
+@STATE_DIR
+@click.option("--hosts", "count", type=int, default=None,
+              help="Number of hosts (1-60), cycling through the room's profiles.")
+@click.option("--room", "room_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="Room YAML file [default: labtorch/lab/rooms/default.yaml].")
+def up(state_dir: Path | None, count: int | None, room_file: Path | None) -> None:
+    """Bring the lab up (idempotent) and write its inventory.py, ssh_config and lab.json."""
+    from labtorch.lab import control
+
+    result = control.up(_state(state_dir), room_file=room_file, hosts=count)
+    click.echo(f"lab {result.name}: {len(result.hosts)} hosts up, mirror {result.mirror_urls['base']}")
+    if result.mirror.get("installer_note"):
+        click.echo(f"note: {result.mirror['installer_note']}")
+    click.echo(f"inventory:  {result.inventory}")
+    click.echo(f"ssh config: {result.ssh_config}   (ssh -F {result.ssh_config} {result.hosts[0].name})")
+
+
+@lab.command()
+@STATE_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print lab.json plus liveness as JSON.")
+def status(state_dir: Path | None, as_json: bool) -> None:
+    """Show each host (address, profile, sshd answering?) and the mirror."""
+    from labtorch.lab import control
+
+    report = control.status(_state(state_dir))
+    current = report["lab"]
+    if as_json:
+        click.echo(json.dumps({**current.as_json(), "live": report["hosts"],
+                               "mirror_running": report["mirror_running"]}, indent=2))
+        return
+    click.echo(f"lab {current.name} ({current.state_dir}), block 127.77.{current.block}.0/24")
+    for row in report["hosts"]:
+        state = "up" if row["ssh"] else ("starting" if row["running"] else "down")
+        click.echo(f"  {row['name']:<8} {row['address']:<16} {row['profile']:<22} {state}")
+    mirror = "up" if report["mirror_running"] else "down"
+    click.echo(f"  mirror   {current.mirror_urls['base']:<16} {mirror}")
+    if current.faults:
+        click.echo(f"  faults: {json.dumps(current.faults)}")
+
+
+@lab.command()
+@STATE_DIR
+@click.option("--wipe", is_flag=True, help="Also delete the hosts' disks and the state files.")
+def down(state_dir: Path | None, wipe: bool) -> None:
+    """End every process of the lab; its mounts vanish with the hosts' namespaces."""
+    from labtorch.lab import control
+
+    result = control.down(_state(state_dir), wipe=wipe)
+    click.echo("no lab there; nothing to do" if result is None else f"lab {result.name}: down")
+
+
+@lab.command()
+@STATE_DIR
+@click.argument("target")
+@click.argument("action")
+@click.argument("argument", required=False)
+def fault(state_dir: Path | None, target: str, action: str, argument: str | None) -> None:
+    """Trip or clear a fault switch.
+
+    \b
+    labtorch lab fault HOST stop|start
+    labtorch lab fault HOST disk-full [PATH]   (default /opt)  |  disk-ok
+    labtorch lab fault mirror 500|stall|ok
+    labtorch lab fault mirror corrupt FILE     (clear with: mirror ok)
+    """
+    from labtorch.lab import control, faults
+
+    current = control.require(_state(state_dir))
+    if target == "mirror":
+        if action == "corrupt":
+            if not argument:
+                raise LabtorchError("corrupt needs a file name", fix="e.g. fault mirror corrupt X.whl")
+            faults.corrupt(current, argument)
+        else:
+            faults.mirror_mode(current, action)
+    elif action == "stop":
+        faults.stop_host(current, target)
+    elif action == "start":
+        faults.start_host(current, target)
+    elif action == "disk-full":
+        faults.disk_full(current, target, argument or "/opt")
+    elif action == "disk-ok":
+        faults.disk_ok(current, target)
+    else:
+        raise LabtorchError(f"unknown fault action {action!r}",
+                            fix="use stop, start, disk-full, disk-ok (hosts) or 500, stall, ok, "
+                                "corrupt (mirror)")
+    click.echo(f"{target}: {action}{' ' + argument if argument else ''}")

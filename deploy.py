@@ -1,0 +1,39 @@
+"""The main job: take every host of a room from a bare PC to a verified PyTorch environment.
+
+    pyinfra inventory/<room>.py deploy.py          # plan table, then provision
+    pyinfra inventory/<room>.py deploy.py --dry    # plan table and pending changes only
+
+Per host: plan (GPU facts → HostPlan, printed for the whole room first), then the roles in
+order: conda → conda channels → env → pip index → torch → jupyter → verify. A host whose site
+settings or plan are impossible fails alone with a message; the others go on. A second run
+changes nothing.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from pyinfra import host
+
+from deploy.plan import plan_for
+from labtorch.errors import LabtorchError
+from labtorch.roles import channels, conda, env, jupyter, refused, torch
+
+try:
+    from labtorch.roles import verify as verify_role  # engineer V's role, run last
+except ImportError:  # not built yet: provisioning still works, verification is skipped
+    verify_role = None
+
+try:
+    plan = plan_for(host)
+    conda.conda()
+    channels.conda_channels()
+    env.env(plan)
+    channels.pip_index(plan.index_url)
+    torch.torch(plan)
+    jupyter.jupyter()
+    if verify_role is not None:
+        verify_role.verify(plan)
+except LabtorchError as err:
+    refused(name="labtorch refuses this host", line=str(err))

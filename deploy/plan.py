@@ -1,0 +1,107 @@
+"""Plan before change: each host's ``HostPlan``, printed as one table before anything changes.
+
+pyinfra v3 runs ``deploy.py`` once per host, in parallel greenlets, before executing anything.
+:func:`plan_for` gathers the host's GPU facts (one remote command), asks the planner, and
+records the plan; the greenlet that records the last plan prints the table for the whole room
+(to stderr, so ``--json`` output stays pure JSON) and releases the others. ``--dry`` therefore
+shows the table and pyinfra's list of pending changes, and nothing runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gevent.event
+from pyinfra import logger
+from pyinfra.api.host import Host
+from rich.console import Console
+from rich.table import Table
+
+from labtorch.errors import LabtorchError
+from labtorch.facts.gpu import NvidiaGpus
+from labtorch.model import GpuFacts, HostPlan
+from labtorch.planner import plan_host
+from labtorch.roles import host_settings
+
+#: Longest a host waits for the others' plans before going on without the table.
+TABLE_WAIT_S = 120.0
+
+
+@dataclass
+class _Room:
+    expected: int
+    rows: dict[str, tuple[GpuFacts, HostPlan | None, str | None]]
+    printed: gevent.event.Event
+
+
+_ROOMS: dict[int, _Room] = {}
+_PLANS: dict[tuple[int, str], HostPlan] = {}
+
+
+def plan_for(host: Host) -> HostPlan:
+    """The plan of ``host`` (computed once per run). Raises ``LabtorchError`` when the site
+    policy is impossible for this host; the room table shows that host's error too."""
+    key = (id(host.state), host.name)
+    if key in _PLANS:
+        return _PLANS[key]
+    facts = host.get_fact(NvidiaGpus)
+    plan: HostPlan | None = None
+    error: LabtorchError | None = None
+    try:
+        settings = host_settings(host)
+        plan = plan_host(facts, settings.policy, os=settings.os, host=host.name)
+    except LabtorchError as err:
+        error = err
+    _record(host, facts, plan, error)
+    if error is not None:
+        raise error
+    assert plan is not None
+    for warning in plan.warnings:
+        logger.warning(f"{host.print_prefix}{warning}")
+    _PLANS[key] = plan
+    return plan
+
+
+def _record(host: Host, facts: GpuFacts, plan: HostPlan | None, error: Exception | None) -> None:
+    state = host.state
+    room = _ROOMS.get(id(state))
+    if room is None:
+        room = _Room(len(state.inventory.get_active_hosts()), {}, gevent.event.Event())
+        _ROOMS[id(state)] = room
+    room.rows[host.name] = (facts, plan, None if error is None else str(error))
+    if len(room.rows) >= room.expected and not room.printed.is_set():
+        print_table(room.rows)
+        room.printed.set()
+    else:
+        room.printed.wait(TABLE_WAIT_S)
+
+
+def plan_table(rows: dict[str, tuple[GpuFacts, HostPlan | None, str | None]]) -> Table:
+    """One row per host: GPUs, compute capability, driver, variant, torch, Python, warnings."""
+    table = Table(title="labtorch plan (nothing has changed yet)", show_lines=False)
+    for column in ("host", "GPUs", "CC", "driver", "variant", "torch", "python", "warnings"):
+        table.add_column(column, overflow="fold")
+    for name in sorted(rows):
+        facts, plan, error = rows[name]
+        gpus = ", ".join(g.name or "?" for g in facts.gpus) or "-"
+        ccs = ", ".join(sorted({g.compute_capability or "?" for g in facts.gpus})) or "-"
+        if plan is None:
+            table.add_row(
+                name, gpus, ccs, facts.driver_version or "-", "-", "-", "-", f"[red]{error}[/red]"
+            )
+            continue
+        table.add_row(
+            name,
+            gpus,
+            ccs,
+            facts.driver_version or "-",
+            plan.variant,
+            plan.torch,
+            plan.python,
+            "\n".join(plan.warnings) or "",
+        )
+    return table
+
+
+def print_table(rows: dict[str, tuple[GpuFacts, HostPlan | None, str | None]]) -> None:
+    Console(stderr=True, width=160).print(plan_table(rows))

@@ -1,0 +1,190 @@
+"""Gather everything a host must prove, in ONE remote command per host, all hosts in parallel.
+
+The command prints parts between ``@@labtorch-check:<part>@@`` lines:
+
+- ``system``: OS, architecture, home (``labtorch.facts.system.HostSystem``'s command);
+- ``gpu``: both nvidia-smi outputs (``labtorch.facts.gpu.GPU_COMMAND``);
+- ``conda``: the conda install at the configured prefix (``labtorch.facts.conda``'s listing);
+- ``marker``: the simulated lab's ``/etc/labtorch-lab.json`` (absent on real hosts);
+- ``plan``: the plan the deploy recorded at ``<prefix>/.labtorch/plan.json``;
+- ``condarc``, ``pip-conf``: the sha256 of ``<prefix>/.condarc`` and the env's ``pip.conf``;
+- ``verify``: a fresh run of the verification script the deploy left at
+  ``<prefix>/.labtorch/labtorch_verify.py`` with the env's own Python (``--out -``: the check
+  writes nothing on the host), or ``verify-missing`` naming what is not there.
+
+Shell only prints files and runs the programs; all parsing is the pure :func:`parse_snapshot`.
+One command instead of one per assertion is what keeps a check near the cost of ``ssh true``
+(see ../shared/reference/lab-notes.md: testinfra pays a round trip per assertion).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pyinfra.api import FactBase
+
+from labtorch.facts.conda import CondaInstall, CondaInstalls, parse_conda_installs
+from labtorch.facts.gpu import GPU_COMMAND, parse_gpu_output
+from labtorch.facts.system import HostSystem, SystemInfo, parse_system
+from labtorch.model import GpuFacts
+
+PART = "@@labtorch-check:"
+#: Where the deploy leaves its files, relative to the conda prefix.
+STATE_DIR = ".labtorch"
+PLAN_FILE = f"{STATE_DIR}/plan.json"
+VERIFY_SCRIPT = f"{STATE_DIR}/labtorch_verify.py"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one host showed in one check, parsed.
+
+    ``plan`` is the recorded plan document (None: never deployed, or unreadable: see
+    ``plan_error``); ``verify`` the fresh verification document (None: see ``verify_missing``).
+    """
+
+    system: SystemInfo
+    gpu: GpuFacts
+    conda: CondaInstall | None
+    marker: dict[str, Any] | None
+    plan: dict[str, Any] | None
+    plan_error: str | None
+    verify: dict[str, Any] | None
+    verify_missing: tuple[str, ...] = ()
+    verify_error: str | None = None
+    condarc_sha256: str | None = None
+    pip_conf: str | None = None
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.marker and self.marker.get("simulated"))
+
+
+def _part(name: str) -> str:
+    return f"echo '{PART}{name}@@'; "
+
+
+def prefix_expr(conda_prefix: str) -> str:
+    """A shell word for the prefix; ``~/x`` becomes ``"$HOME"/x`` so it expands on the host."""
+    if conda_prefix == "~" or conda_prefix.startswith("~/"):
+        return '"$HOME"' + shlex.quote(conda_prefix[1:]) if conda_prefix != "~" else '"$HOME"'
+    return shlex.quote(conda_prefix)
+
+
+def linux_command(conda_prefix: str, env_name: str, *, kernel_timeout: int = 60) -> str:
+    """The one POSIX sh command that gathers a Linux host's snapshot (always exits 0).
+
+    ``conda_prefix`` is absolute, or starts with ``~/`` when it lives in the SSH user's home.
+    """
+    env = shlex.quote(env_name)
+    return (
+        f"P={prefix_expr(conda_prefix)}; E=\"$P\"/envs/{env}/bin/python; "
+        f'V="$P"/{VERIFY_SCRIPT}; L="$P"/{PLAN_FILE}; '
+        + _part("system") + "{ " + HostSystem().command() + "; }; "
+        + _part("gpu") + "{ " + GPU_COMMAND + "; }; "
+        + _part("conda") + "{ " + CondaInstalls().command(prefixes=(conda_prefix,))
+        + "; }; "
+        + _part("marker") + "cat /etc/labtorch-lab.json 2>/dev/null; echo; "
+        + _part("plan") + 'if [ -f "$L" ]; then cat "$L" 2>&1; echo; fi; '
+        + _part("condarc") + 'sha256sum "$P"/.condarc 2>/dev/null; '
+        + _part("pip-conf") + f'cat "$P"/envs/{env}/pip.conf 2>/dev/null; echo; '
+        + 'if [ -x "$E" ] && [ -f "$V" ]; then '
+        + _part("verify")
+        + f'"$E" "$V" --plan "$L" --out - --kernel-timeout {int(kernel_timeout)} 2>&1; '
+        + "else " + _part("verify-missing")
+        + '[ -x "$E" ] || echo "env-python $E"; [ -f "$V" ] || echo "verify-script $V"; '
+        + "fi; true"
+    )
+
+
+def split_parts(text: str) -> dict[str, str]:
+    """Split the command's output into ``{part: text}``."""
+    parts: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(PART) and stripped.endswith("@@"):
+            current = parts.setdefault(stripped[len(PART):-2], [])
+            continue
+        if current is not None:
+            current.append(line)
+    return {name: "\n".join(lines) for name, lines in parts.items()}
+
+
+def _json_document(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The last JSON object line in ``text`` and what else was printed (an error), if any."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index].strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                other = " ".join(lines[:index] + lines[index + 1:]).strip()
+                return value, other or None
+    try:  # a pretty-printed document (plan.json is written indented)
+        value = json.loads(text)
+    except ValueError:
+        return None, " ".join(" ".join(lines).split())[:600] or None
+    return (value, None) if isinstance(value, dict) else (None, "not a JSON object")
+
+
+def parse_snapshot(text: str, conda_prefix: str | None = None) -> Snapshot:
+    """Parse :func:`linux_command`'s output (pure; works on a saved output)."""
+    parts = split_parts(text)
+    system = parse_system(parts.get("system", ""))
+    gpu = parse_gpu_output(parts.get("gpu", ""), os_hint=system.os)
+    installs = parse_conda_installs(parts.get("conda", ""))
+    conda = _pick_install(installs, conda_prefix, system.home)
+    marker, _ = _json_document(parts.get("marker", ""))
+    plan_text = parts.get("plan", "").strip()
+    plan, plan_error = (None, None)
+    if plan_text:
+        plan, plan_error = _json_document(plan_text)
+        if plan is not None:
+            plan_error = None
+    verify, verify_error = (None, None)
+    if "verify" in parts:
+        verify, verify_error = _json_document(parts["verify"])
+    missing = tuple(
+        line.split(" ", 1)[0] for line in parts.get("verify-missing", "").splitlines()
+        if line.strip()
+    )
+    condarc = parts.get("condarc", "").split()
+    pip_conf = parts.get("pip-conf", "").strip()
+    return Snapshot(system=system, gpu=gpu, conda=conda, marker=marker, plan=plan,
+                    plan_error=plan_error, verify=verify, verify_missing=missing,
+                    verify_error=verify_error,
+                    condarc_sha256=condarc[0] if condarc else None,
+                    pip_conf=pip_conf or None)
+
+
+def _pick_install(installs: Iterable[CondaInstall], conda_prefix: str | None,
+                  home: str | None) -> CondaInstall | None:
+    installs = list(installs)
+    if conda_prefix is None:
+        return installs[0] if installs else None
+    wanted = conda_prefix
+    if wanted.startswith("~") and home:
+        wanted = home.rstrip("/") + wanted[1:]
+    return next((i for i in installs if i.prefix.rstrip("/") == wanted.rstrip("/")), None)
+
+
+class CheckSnapshot(FactBase[str]):
+    """The raw output of :func:`linux_command` (parse it with :func:`parse_snapshot`)."""
+
+    def command(self, conda_prefix: str, env_name: str, kernel_timeout: int = 60) -> str:
+        return linux_command(conda_prefix, env_name, kernel_timeout=kernel_timeout)
+
+    def process(self, output: list[str]) -> str:
+        return "\n".join(output)
+
+    @staticmethod
+    def default() -> str:
+        return ""

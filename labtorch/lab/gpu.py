@@ -1,0 +1,144 @@
+"""Simulated GPUs: what a lab host's ``nvidia-smi`` replays.
+
+``replay_bundle(profile, fixtures)`` gathers a profile's recorded outputs (per query form) and
+the values ``--query-gpu`` answers from, into a plain dict that the host's replaying
+``nvidia-smi`` (``labtorch/lab/files/nvidia-smi``, stdlib only) reads from
+``/etc/labtorch-lab/nvidia-smi.json``. Nothing here invents output: every form is a recorded file;
+``--query-gpu`` answers from a recorded csv, the recorded xml or a profile value with its source.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from labtorch.errors import LabtorchError
+from labtorch.lab.room import LAB_DIR, Profile
+
+SYNTHETIC_DIR = LAB_DIR / "files"
+REPLAY_SCRIPT = LAB_DIR / "files" / "nvidia-smi"
+HELP_QUERY_FILE = "netdata-help-query-gpu.txt"
+COULDNT_COMMUNICATE_FILE = "err-linux-couldnt-communicate.txt"
+INVALID_FIELD_FILE = "err-query-compute_cap-invalid-field.txt"
+
+
+def fixtures_dir() -> Path:
+    """Where the recorded nvidia-smi outputs are: $LABTORCH_NVIDIA_SMI_FIXTURES or ../shared."""
+    env = os.environ.get("LABTORCH_NVIDIA_SMI_FIXTURES")
+    path = Path(env) if env else LAB_DIR.parents[1].parent / "shared" / "fixtures" / "nvidia-smi"
+    if not path.is_dir():
+        raise LabtorchError(
+            f"recorded nvidia-smi outputs not found at {path}",
+            fix="check out ../shared next to the repository or set LABTORCH_NVIDIA_SMI_FIXTURES",
+        )
+    return path
+
+
+def _read(profile: Profile, name: str, fixtures: Path) -> str:
+    path = (SYNTHETIC_DIR if profile.synthetic else fixtures) / name
+    if not path.is_file():
+        raise LabtorchError(f"profile {profile.name}: recorded output {path} is missing",
+                            fix="restore the file or fix labtorch/lab/profiles.yaml")
+    return path.read_text()
+
+
+def valid_fields(fixtures: Path) -> dict[str, str]:
+    """Every ``--query-gpu`` field name (and alias) nvidia-smi accepts → its canonical name.
+
+    Read from the recorded ``nvidia-smi --help-query-gpu`` output, e.g. ``"gpu_name" -> "name"``.
+    """
+    fields: dict[str, str] = {}
+    for line in (fixtures / HELP_QUERY_FILE).read_text().splitlines():
+        if line.startswith('"'):
+            names = re.findall(r'"([^"]+)"', line)
+            for name in names:
+                fields[name] = names[0]
+    return fields
+
+
+def _csv_values(text: str) -> list[dict[str, list[str]]]:
+    """A recorded ``--query-gpu`` csv → per GPU, field → [header token, value]."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = lines[0].split(", ")
+    gpus = []
+    for row in lines[1:]:
+        cells = row.split(", ")
+        if len(cells) != len(header):
+            raise LabtorchError(f"recorded csv row has {len(cells)} cells for {len(header)} fields")
+        gpus.append({h.split(" [")[0]: [h, c] for h, c in zip(header, cells)})
+    return gpus
+
+
+_XML_FIELDS = {  # query field -> (path under <gpu>, header token)
+    "name": ("product_name", "name"),
+    "serial": ("serial", "serial"),
+    "uuid": ("uuid", "uuid"),
+    "pci.bus_id": ("pci/pci_bus_id", "pci.bus_id"),
+    "vbios_version": ("vbios_version", "vbios_version"),
+    "pstate": ("performance_state", "pstate"),
+    "memory.total": ("fb_memory_usage/total", "memory.total [MiB]"),
+    "memory.used": ("fb_memory_usage/used", "memory.used [MiB]"),
+    "memory.free": ("fb_memory_usage/free", "memory.free [MiB]"),
+    "memory.reserved": ("fb_memory_usage/reserved", "memory.reserved [MiB]"),
+}
+
+
+def _xml_values(text: str) -> list[dict[str, list[str]]]:
+    """A recorded ``-q -x`` output → per GPU, field → [header token, value]."""
+    root = ET.fromstring(text)
+    driver = root.findtext("driver_version") or "[N/A]"
+    count = root.findtext("attached_gpus") or "1"
+    gpus = []
+    for gpu in root.findall("gpu"):
+        values = {"driver_version": ["driver_version", driver], "count": ["count", count]}
+        for field, (path, header) in _XML_FIELDS.items():
+            text_value = gpu.findtext(path)
+            if text_value is not None:
+                values[field] = [header, text_value.strip()]
+        temp = gpu.findtext("temperature/gpu_temp")
+        if temp:
+            values["temperature.gpu"] = ["temperature.gpu", temp.replace(" C", "").strip()]
+        gpus.append(values)
+    return gpus
+
+
+def replay_bundle(profile: Profile, fixtures: Path) -> dict[str, Any]:
+    """Everything the host's nvidia-smi replays, as a JSON-ready dict.
+
+    Shape: ``{"profile", "synthetic", "driver", "error", "error_text", "forms": {form: text},
+    "gpus": [{field: [header, value]}], "valid_fields": {alias: field},
+    "invalid_field_text", "compute_cap_valid"}``.
+    """
+    bundle: dict[str, Any] = {
+        "profile": profile.name,
+        "synthetic": profile.synthetic,
+        "driver": profile.driver,
+        "error": profile.error,
+        "forms": {form: _read(profile, name, fixtures) for form, name in profile.forms.items()},
+        "gpus": [],
+        "valid_fields": valid_fields(fixtures),
+        "invalid_field_text": (fixtures / INVALID_FIELD_FILE).read_text().splitlines()[0],
+    }
+    if profile.error == "couldnt_communicate":
+        bundle["error_text"] = (fixtures / COULDNT_COMMUNICATE_FILE).read_text()
+        return bundle
+    if profile.error:
+        raise LabtorchError(f"profile {profile.name}: unknown error kind {profile.error!r}",
+                            fix="use 'couldnt_communicate'")
+    if profile.query:
+        gpus = _csv_values(_read(profile, profile.query, fixtures))
+    elif "xml" in bundle["forms"]:
+        gpus = _xml_values(bundle["forms"]["xml"])
+    else:
+        gpus = [{}]
+    for gpu in gpus:
+        for field, value in profile.values.items():
+            gpu.setdefault(field, [field, value])
+    bundle["gpus"] = gpus
+    major = int(profile.driver.split(".")[0]) if profile.driver else 999
+    # compute_cap was added to --query-gpu after R470 (../shared err-query-compute_cap fixture)
+    bundle["compute_cap_valid"] = major > 470
+    return bundle

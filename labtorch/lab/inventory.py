@@ -1,0 +1,83 @@
+"""What `labtorch lab up` writes for tools: a pyinfra inventory and an OpenSSH client config.
+
+``inventory.py`` (pyinfra)::
+
+    lab = [("pc01", {"ssh_hostname": "127.77.42.1", "ssh_user": "root", ...}), ...]
+    linux = ["pc01", ...]
+    gpu_pascal = ["pc01"]          # one group per GPU family of the room
+
+Every host carries ``labtorch_simulated = True``, ``labtorch_lab_profile``,
+``labtorch_lab_family`` and ``labtorch_lab_mirror`` (``{"base", "pypi", "pytorch",
+"installers"}``; ``pytorch`` holds ``{variant}``). Host keys are pinned in ``known_hosts``
+(strict checking); login is by key only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labtorch.lab.control import Lab
+
+
+def host_data(lab: Lab) -> dict[str, dict[str, Any]]:
+    """The pyinfra data of every host, by host name."""
+    common = {
+        "ssh_user": "root",
+        "ssh_key": str(lab.ssh_key),
+        "ssh_known_hosts_file": str(lab.known_hosts),
+        "ssh_strict_host_key_checking": "yes",
+        "labtorch_simulated": True,
+        "labtorch_lab_name": lab.name,
+        "labtorch_lab_mirror": lab.mirror_urls,
+    }
+    return {
+        h.name: {**common, "ssh_hostname": h.address, "ssh_port": h.port,
+                 "labtorch_lab_profile": h.profile, "labtorch_lab_family": h.family}
+        for h in lab.hosts
+    }
+
+
+def write_inventory(lab: Lab) -> None:
+    """Write ``<state>/inventory.py``: group ``lab`` (all hosts, with data), ``linux``, ``gpu_*``."""
+    data = host_data(lab)
+    families: dict[str, list[str]] = defaultdict(list)
+    for h in lab.hosts:
+        families[f"gpu_{h.family.replace('-', '_')}"].append(h.name)
+    lines = [
+        f'"""pyinfra inventory of the simulated lab in {lab.state_dir}.',
+        "",
+        "Written by `labtorch lab up`; rewritten on every `up`, so do not edit.",
+        '"""',
+        "",
+        "lab = [",
+        *(f"    ({name!r}, {row!r})," for name, row in data.items()),
+        "]",
+        f"linux = {[h.name for h in lab.hosts]!r}",
+        *(f"{group} = {names!r}" for group, names in sorted(families.items())),
+        "",
+    ]
+    (lab.state_dir / "inventory.py").write_text("\n".join(lines))
+
+
+def write_ssh_config(lab: Lab) -> None:
+    """Write ``<state>/ssh_config`` for ``ssh -F <state>/ssh_config pc01``."""
+    blocks = [f"# OpenSSH client config of the simulated lab in {lab.state_dir} (labtorch lab up)\n"]
+    for h in lab.hosts:
+        blocks.append(f"Host {h.name}\n    HostName {h.address}\n    Port {h.port}\n")
+    names = " ".join(h.name for h in lab.hosts)
+    blocks.append(
+        f"Host {names} 127.77.{lab.block}.*\n"
+        "    User root\n"
+        f"    IdentityFile {lab.ssh_key}\n"
+        "    IdentitiesOnly yes\n"
+        f"    UserKnownHostsFile {lab.known_hosts}\n"
+        "    GlobalKnownHostsFile /dev/null\n"
+        "    StrictHostKeyChecking yes\n"
+        "    PasswordAuthentication no\n"
+        "    BatchMode yes\n"
+        "    ConnectTimeout 10\n"
+        "    LogLevel ERROR\n"
+    )
+    (lab.state_dir / "ssh_config").write_text("\n".join(blocks))

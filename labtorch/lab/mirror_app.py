@@ -1,0 +1,152 @@
+"""The lab mirror's server process: ``python -m labtorch.lab.mirror_app CONFIG.json``.
+
+One process, one threaded stdlib WSGI server (wsgiref + ThreadingMixIn) on the lab's mirror
+address, serving:
+
+- ``/simple/``            PEP 503 index of the PyPI-like root (pypiserver app)
+- ``/whl/<variant>/simple/``   one pypiserver app per PyTorch-index variant (cpu, cu126, ...)
+- ``/installers/<file>``  static installer files and their ``.sha256``
+
+Every index page and wheel download is answered by pypiserver; this module only routes by path
+prefix and wraps everything in the fault layer (``FaultLayer``) that the lab's fault switches
+drive through ``faults.json`` next to the config: ``{"mode": "ok"|"500"|"stall",
+"corrupt": [file names]}``.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.util import FileWrapper, shift_path_info
+
+import pypiserver
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+App = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """wsgiref's server, one thread per request (pip opens several connections at once)."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Access log lines go to stderr (the mirror's log file) without DNS lookups."""
+
+    def address_string(self) -> str:
+        return str(self.client_address[0])
+
+
+def static_files(root: Path) -> App:
+    """Serve the files directly inside ``root`` (the installer area): GET/HEAD only."""
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        name = environ.get("PATH_INFO", "").lstrip("/")
+        if not name:
+            listing = "".join(f'<a href="{p.name}">{p.name}</a><br>\n'
+                              for p in sorted(root.iterdir()) if p.is_file())
+            body = f"<html><body>\n{listing}</body></html>\n".encode()
+            start_response("200 OK", [("Content-Type", "text/html"),
+                                      ("Content-Length", str(len(body)))])
+            return [body]
+        path = root / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        start_response("200 OK", [("Content-Type", kind),
+                                  ("Content-Length", str(path.stat().st_size))])
+        return FileWrapper(path.open("rb"))
+
+    return app
+
+
+def prefix_router(routes: dict[str, App]) -> App:
+    """Dispatch on the first path segments: ``{"whl/cu126": app, "": app}`` (longest first)."""
+    ordered = sorted(routes.items(), key=lambda item: -len(item[0]))
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        for prefix, target in ordered:
+            if not prefix or path == f"/{prefix}" or path.startswith(f"/{prefix}/"):
+                for _ in prefix.split("/") if prefix else ():
+                    shift_path_info(environ)
+                return target(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+
+    return app
+
+
+class FaultLayer:
+    """WSGI middleware the fault switches control: 500s, stalls, corrupted downloads."""
+
+    def __init__(self, app: App, control: Path) -> None:
+        self.app = app
+        self.control = control
+
+    def state(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.control.read_text()))
+        except (OSError, ValueError):
+            return {"mode": "ok", "corrupt": []}
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        state = self.state()
+        while state.get("mode") == "stall":  # hold the request until the switch goes back
+            time.sleep(0.2)
+            state = self.state()
+        if state.get("mode") == "500":
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [b"labtorch lab fault switch: mirror answers 500\n"]
+        name = environ.get("PATH_INFO", "").rsplit("/", 1)[-1]
+        body = self.app(environ, start_response)
+        if name and name in state.get("corrupt", []):
+            return corrupted(body)
+        return body
+
+
+def corrupted(body: Iterable[bytes]) -> Iterator[bytes]:
+    """Flip every byte of the first 64 bytes after the first KiB: same length, wrong content."""
+    seen = 0
+    for chunk in body:
+        data = bytearray(chunk)
+        for i in range(len(data)):
+            if 1024 <= seen + i < 1088:
+                data[i] ^= 0xFF
+        seen += len(data)
+        yield bytes(data)
+    close = getattr(body, "close", None)
+    if close:
+        close()
+
+
+def build_app(config: dict[str, Any]) -> App:
+    """The mirror's whole WSGI app from its config (roots per route, installer dir, control)."""
+    routes: dict[str, App] = {}
+    for prefix, root in config["indexes"].items():
+        routes[prefix] = pypiserver.app(roots=[Path(root)], disable_fallback=True)
+    routes["installers"] = static_files(Path(config["installers"]))
+    return FaultLayer(prefix_router(routes), Path(config["control"]))
+
+
+def main(argv: list[str]) -> None:
+    config = json.loads(Path(argv[0]).read_text())
+    server = make_server(config["address"], config["port"], build_app(config),
+                         server_class=ThreadingWSGIServer, handler_class=QuietHandler)
+    print(f"lab mirror serving on http://{config['address']}:{config['port']}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,671 @@
+"""Which PyTorch build each host gets: GPU facts + site policy in, a frozen ``HostPlan`` out.
+
+Pure Python: no pyinfra, no I/O beyond the packaged data (``labtorch.compat.load()``).
+
+The rules, in order:
+
+1. The policy window: releases matching ``SitePolicy.torch`` whose wheels support the Python the
+   site asks for (or, without one, some Python at or below ``python_max``). An empty window is an
+   impossible policy and raises :class:`~labtorch.errors.LabtorchError`.
+2. A wheel variant fits a host when it is published for the host's OS, carries kernels for
+   *every* GPU in the host (cubins by binary compatibility, PTX where really shipped: see
+   :meth:`labtorch.compat.ArchList.covers`), and the driver meets the variant's floor on that OS
+   (``SitePolicy.driver_floor``).
+3. The newest torch in the window with a fitting variant wins; among its fitting variants the one
+   nearest the driver (the newest CUDA not above the driver's CUDA; otherwise the oldest, which
+   leans least on minor-version compatibility).
+4. No fitting variant, no GPU, or a broken driver: a ``cpu`` plan whose warning says why in plain
+   words (or an error when ``allow_cpu`` is false). Even ``cpu`` plans install from the PyTorch
+   CPU index: plain PyPI torch is never planned.
+
+>>> from labtorch.model import Gpu, GpuFacts, SitePolicy
+>>> facts = GpuFacts(os="linux", driver_version="570.124.06", cuda_version="12.8",
+...                  gpus=(Gpu("NVIDIA GeForce GTX 1080 Ti", compute_capability="6.1"),))
+>>> plan = plan_host(facts, SitePolicy())
+>>> plan.torch, plan.variant
+('2.14.0', 'cu126')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from labtorch import compat as compat_data
+from labtorch.compat import (
+    Compat,
+    ComputeCapability,
+    DriverVersion,
+    Patch,
+    Platform,
+    Release,
+    VariantBuild,
+)
+from labtorch.errors import LabtorchError
+from labtorch.model import GpuFacts, HostPlan, OsName, SitePolicy
+
+OFFICIAL_PYPI = "https://pypi.org/simple"
+
+
+# --------------------------------------------------------------------------- the policy window
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    """One patch release the policy allows, with the Python it would be installed for.
+
+    Compared by identity: candidates come from the cached :func:`policy_window`.
+    """
+
+    release: Release
+    patch: Patch
+    python: Version
+
+
+def torch_specifier(spec: str) -> SpecifierSet:
+    """Read ``SitePolicy.torch``: "latest", a bare version ("2.7", "2.7.1") or a specifier.
+
+    >>> str(torch_specifier("2.7")), str(torch_specifier("2.7.1")), str(torch_specifier("latest"))
+    ('==2.7.*', '==2.7.1', '')
+    >>> str(torch_specifier(">=2.5,<2.8"))
+    '<2.8,>=2.5'
+    >>> torch_specifier("2.x")
+    Traceback (most recent call last):
+    labtorch.errors.LabtorchError: torch spec '2.x' is not a version or specifier; ...
+    """
+    text = spec.strip()
+    if text in ("", "latest"):
+        return SpecifierSet()
+    try:
+        if text[0].isdigit():
+            version = Version(text)
+            parts = len(version.release)
+            return SpecifierSet(f"=={text}.*" if parts < 3 else f"=={text}")
+        return SpecifierSet(text)
+    except (InvalidVersion, InvalidSpecifier) as err:
+        raise LabtorchError(
+            f"torch spec {spec!r} is not a version or specifier",
+            fix="use 'latest', a release like 2.7 or 2.7.1, or a specifier like '>=2.5,<2.8'",
+        ) from err
+
+
+def python_version(text: str, what: str = "python") -> Version:
+    """Read a "3.11"-style Python version; raise LabtorchError on anything else.
+
+    >>> python_version("3.11")
+    <Version('3.11')>
+    """
+    try:
+        version = Version(text.strip())
+    except InvalidVersion as err:
+        raise LabtorchError(f"{what} {text!r} is not a Python version",
+                            fix="write it like 3.11") from err
+    if len(version.release) != 2:
+        raise LabtorchError(f"{what} {text!r} is not a Python major.minor version",
+                            fix="write it like 3.11")
+    return version
+
+
+@functools.lru_cache(maxsize=64)
+def policy_window(policy: SitePolicy, data: Compat) -> tuple[Candidate, ...]:
+    """Every (release, patch, Python) the policy allows, newest torch first.
+
+    Raises LabtorchError naming the torch spec and the Python when nothing is left. Cached per
+    (policy, data): a room shares one policy.
+    """
+    spec = torch_specifier(policy.torch)
+    wanted = python_version(policy.python) if policy.python else None
+    cap = python_version(policy.python_max, "python_max")
+    matching = [(r, p) for r in data.releases for p in r.patches if spec.contains(p.version)]
+    if not matching:
+        known = f"{data.releases[-1].patches[-1].version} to {data.releases[0].patches[0].version}"
+        with_python = f" with Python {wanted}" if wanted else ""
+        raise LabtorchError(
+            f"torch {policy.torch!r}{with_python}: no known PyTorch release matches "
+            f"(known: {known})",
+            fix="pick a release from data/releases.yaml, or 'latest'",
+        )
+    window: list[Candidate] = []
+    for release, patch in matching:
+        python = _python_for(release, wanted, cap)
+        if python is not None:
+            window.append(Candidate(release, patch, python))
+    if window:
+        return tuple(window)
+    newest = matching[0][0]
+    supported = f"{newest.pythons[0]}–{newest.pythons[-1]}"
+    if wanted is not None:
+        others = [r.line for r in data.releases if r.supports_python(wanted)]
+        alternative = f"torch {others[0]}" if others else "no known release"
+        raise LabtorchError(
+            f"torch {policy.torch!r} has no build for Python {wanted} "
+            f"(torch {newest.line} supports Python {supported})",
+            fix=f"choose --python within {supported}, or a torch release that supports "
+            f"Python {wanted} (newest: {alternative})",
+        )
+    raise LabtorchError(
+        f"torch {policy.torch!r} supports no Python at or below python_max {cap} "
+        f"(torch {newest.line} supports Python {supported})",
+        fix=f"raise python_max to {newest.pythons[0]} or later, or choose an older torch",
+    )
+
+
+def _python_for(release: Release, wanted: Version | None, cap: Version) -> Version | None:
+    """The Python a release would be installed for, or None when it supports none allowed."""
+    if wanted is not None:
+        return wanted if release.supports_python(wanted) else None
+    allowed = [p for p in release.pythons if p <= cap]
+    return max(allowed) if allowed else None
+
+
+# --------------------------------------------------------------------------- the host
+
+
+@dataclass(frozen=True)
+class HostGpus:
+    """What the planner needs from the facts: names, compute capabilities and the driver."""
+
+    names: tuple[str, ...]
+    ccs: tuple[ComputeCapability, ...]
+    driver: DriverVersion
+    driver_cuda: Version | None
+
+    @property
+    def lowest(self) -> ComputeCapability:
+        """The lowest compute capability in the host."""
+        return min(self.ccs)
+
+    def described(self) -> str:
+        """ "NVIDIA T4 (CC 7.5), Tesla K80 (CC 3.7)" """
+        return ", ".join(f"{n} (CC {c})" for n, c in zip(self.names, self.ccs, strict=True))
+
+
+_FACTS_ERRORS = {
+    "no_driver": "nvidia-smi could not talk to the driver ({detail}); the NVIDIA driver is not "
+                 "loaded or is broken: reinstall the driver, then re-run",
+    "not_installed": "nvidia-smi is not installed, so no NVIDIA driver is present; install the "
+                     "NVIDIA driver if this host has an NVIDIA GPU, then re-run",
+    "no_devices": "the NVIDIA driver found no GPU; check that the card is seated and enabled, "
+                  "then re-run",
+    "nvml_mismatch": "the NVIDIA driver and its NVML library differ in version (a driver update "
+                     "without a reboot); reboot the host, then re-run",
+    "invalid_field": "nvidia-smi rejected the query ({detail}); re-run with a plain nvidia-smi "
+                     "output",
+    "other": "nvidia-smi failed ({detail}); fix the driver, then re-run",
+}
+
+
+def read_host(facts: GpuFacts) -> HostGpus | str:
+    """The GPUs and driver of a host, or the plain-words reason it can only get ``cpu``.
+
+    >>> from labtorch.model import Gpu, GpuFacts
+    >>> read_host(GpuFacts(error="no_driver", error_detail="NVIDIA-SMI has failed"))[:40]
+    'nvidia-smi could not talk to the driver '
+    >>> read_host(GpuFacts(driver_version="550.54.14", gpus=(Gpu("Tesla T4", None, "7.5"),))).lowest
+    ComputeCapability(major=7, minor=5)
+    """
+    if facts.error is not None:
+        detail = (facts.error_detail or facts.error).strip().splitlines()[0]
+        return _FACTS_ERRORS.get(facts.error, _FACTS_ERRORS["other"]).format(detail=detail)
+    if not facts.gpus:
+        return "no NVIDIA GPU was reported"
+    names: list[str] = []
+    ccs: list[ComputeCapability] = []
+    for index, gpu in enumerate(facts.gpus):
+        name = gpu.name or f"GPU {index}"
+        if gpu.compute_capability is None:
+            return (f"{name}: its compute capability is unknown (not printed by the driver and "
+                    f"not in data/gpus.yaml), so no build can be shown to have kernels for it; "
+                    f"add --compute-capability or a row to data/gpus.yaml")
+        try:
+            ccs.append(ComputeCapability.parse(gpu.compute_capability))
+        except ValueError:
+            return f"{name}: compute capability {gpu.compute_capability!r} is not like '8.6'"
+        names.append(name)
+    if not facts.driver_version:
+        return "the driver version is unknown, so no CUDA build can be shown to run"
+    try:
+        driver = DriverVersion.parse(facts.driver_version)
+    except ValueError:
+        return f"driver version {facts.driver_version!r} is not readable"
+    return HostGpus(tuple(names), tuple(ccs), driver, _reported_cuda(facts.cuda_version))
+
+
+def with_driver_cuda(gpus: HostGpus, platform: Platform, data: Compat) -> HostGpus:
+    """Fill the driver's CUDA version from the toolkit table when nvidia-smi did not print it."""
+    if gpus.driver_cuda is not None:
+        return gpus
+    derived = data.drivers.max_cuda(gpus.driver, _driver_os(platform))
+    return dataclasses.replace(gpus, driver_cuda=derived)
+
+
+def _reported_cuda(text: str | None) -> Version | None:
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None
+
+
+# --------------------------------------------------------------------------- variant choice
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen release and build, with the builds of that release that were passed over."""
+
+    candidate: Candidate
+    build: VariantBuild
+    passed_over: tuple[str, ...]
+    minor_compat: bool
+
+
+def fits(build: VariantBuild, host: HostGpus, platform: Platform, policy: SitePolicy,
+         data: Compat) -> str | None:
+    """None when ``build`` runs on ``host``; otherwise why not, in plain words."""
+    missing = [str(cc) for cc in sorted(set(host.ccs)) if not build.covers(cc)]
+    if missing:
+        return f"no kernels for CC {', '.join(missing)} (arch list {build.archs})"
+    floor = data.drivers.floor(build.variant, _driver_os(platform), policy.driver_floor)
+    if host.driver < floor:
+        return f"needs driver ≥ {floor}, host has {host.driver}"
+    return None
+
+
+def nearest_to_driver(builds: Sequence[VariantBuild], driver_cuda: Version | None
+                      ) -> tuple[VariantBuild, bool]:
+    """Among fitting builds, the newest CUDA not above the driver's; else the oldest.
+
+    Returns the build and whether it relies on minor-version compatibility.
+    """
+    native = [b for b in builds if driver_cuda is not None and b.cuda <= driver_cuda]
+    if native:
+        return max(native, key=lambda b: b.cuda), False
+    return min(builds, key=lambda b: b.cuda), True
+
+
+def runs(build: VariantBuild, host: HostGpus, platform: Platform, policy: SitePolicy,
+         data: Compat) -> bool:
+    """The fast form of :func:`fits`: True when ``build`` runs on ``host``."""
+    return (all(build.covers(cc) for cc in host.ccs)
+            and host.driver >= data.drivers.floor(build.variant, _driver_os(platform),
+                                                  policy.driver_floor))
+
+
+def choose(window: Iterable[Candidate], host: HostGpus, platform: Platform,
+           policy: SitePolicy, data: Compat) -> Choice | None:
+    """The newest candidate with a fitting build, and its build nearest the driver.
+
+    Patches of one release share its builds, so each release is judged once.
+    """
+    judged: Release | None = None
+    for candidate in window:
+        if candidate.release is judged:
+            continue
+        judged = candidate.release
+        builds = candidate.release.builds.get(platform, ())
+        fitting = [b for b in builds if runs(b, host, platform, policy, data)]
+        if fitting:
+            build, minor = nearest_to_driver(fitting, host.driver_cuda)
+            passed = tuple(f"{b.variant}: {fits(b, host, platform, policy, data)}"
+                           for b in builds if b not in fitting)
+            return Choice(candidate, build, passed, minor)
+    return None
+
+
+@dataclass(frozen=True)
+class _HostKey:
+    """What the choice depends on (not the GPU names): a room repeats few of these."""
+
+    ccs: frozenset[ComputeCapability]
+    driver: DriverVersion
+    driver_cuda: Version | None
+
+
+def choose_in_policy(host: HostGpus, platform: Platform, policy: SitePolicy,
+                     data: Compat) -> Choice | None:
+    """:func:`choose` over the whole policy window, remembered per (GPUs, driver, policy)."""
+    key = _HostKey(frozenset(host.ccs), host.driver, host.driver_cuda)
+    return _choose_cached(key, platform, policy, data)
+
+
+@functools.lru_cache(maxsize=4096)
+def _choose_cached(key: _HostKey, platform: Platform, policy: SitePolicy,
+                   data: Compat) -> Choice | None:
+    host = HostGpus((), tuple(sorted(key.ccs)), key.driver, key.driver_cuda)
+    return choose(policy_window(policy, data), host, platform, policy, data)
+
+
+@functools.lru_cache(maxsize=4096)
+def why_cpu(window: Sequence[Candidate], host: HostGpus, platform: Platform,
+            policy: SitePolicy, data: Compat) -> str:
+    """Explain, in the lab's words, why no GPU build in the window fits ``host``.
+
+    Remembered per (window, host): ``window`` is the cached tuple of :func:`policy_window`.
+    """
+    all_builds = _platform_builds(data, platform)
+    oldest = data.releases[-1].line
+    unserved = [(n, c) for n, c in zip(host.names, host.ccs, strict=True)
+                if not any(b.covers(c) for b in all_builds)]
+    if unserved:
+        gpus = ", ".join(f"{n} (CC {c})" for n, c in unserved)
+        return f"{gpus}: no PyTorch ≥{oldest} build for {platform} has kernels for it"
+    releases = {id(c.release): c.release for c in window}.values()
+    window_builds = [b for r in releases for b in r.builds.get(platform, ())]
+    covering = [b for b in window_builds if all(b.covers(c) for c in host.ccs)]
+    if not covering:
+        if not any(all(b.covers(c) for c in host.ccs) for b in all_builds):
+            return (f"{host.described()}: no single PyTorch build has kernels for all of these "
+                    f"GPUs together")
+        return (f"{host.described()}: no release allowed by torch {policy.torch!r} "
+                f"has a {platform} build with kernels for this host")
+    floors = sorted({(data.drivers.floor(b.variant, _driver_os(platform), policy.driver_floor),
+                      b.variant) for b in covering})
+    floor, variant = floors[0]
+    return (f"driver {host.driver} is too old for every build with kernels for "
+            f"{host.described()}: the lowest floor is {floor} ({variant}); update the driver "
+            f"to ≥ {floor}")
+
+
+@functools.lru_cache(maxsize=16)
+def _platform_builds(data: Compat, platform: Platform) -> tuple[VariantBuild, ...]:
+    """Every build of every release for ``platform``."""
+    return tuple(b for r in data.releases for b in r.builds.get(platform, ()))
+
+
+def _driver_os(platform: Platform) -> str:
+    return "windows" if platform == "windows" else "linux"
+
+
+# --------------------------------------------------------------------------- index and install
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the wheels come from and how pip is told."""
+
+    index_url: str
+    mode: str
+    extra_index_url: str | None
+    described: str
+
+
+def wheel_source(variant: str, policy: SitePolicy, data: Compat) -> Source:
+    """The index for ``variant``: the site's own template, the mirror row's, or the official one.
+
+    >>> from labtorch.model import SitePolicy
+    >>> wheel_source("cu126", SitePolicy(), load_data()).index_url
+    'https://download.pytorch.org/whl/cu126'
+    >>> site = SitePolicy(pytorch_index_url="http://127.0.0.1:8080/whl/{variant}/simple")
+    >>> wheel_source("cu126", site, load_data()).index_url
+    'http://127.0.0.1:8080/whl/cu126/simple'
+    """
+    mirror = data.mirrors.get(policy.mirror)
+    if mirror is None:
+        raise LabtorchError(
+            f"mirror {policy.mirror!r} is not in data/mirrors.yaml",
+            fix=f"use one of {', '.join(sorted(data.mirrors))}, or set pytorch_index_url",
+        )
+    extra = policy.pypi_index_url
+    if policy.pytorch_index_url:
+        if "{variant}" not in policy.pytorch_index_url:
+            raise LabtorchError(
+                f"pytorch_index_url {policy.pytorch_index_url!r} has no {{variant}}",
+                fix="write it like http://10.0.0.5/whl/{variant}",
+            )
+        url = policy.pytorch_index_url.format(variant=variant)
+        return Source(url, "index", extra, "the site's own PyTorch index")
+    if mirror.name != "official" and extra is None:
+        extra = mirror.pypi
+    wheels = mirror.pytorch_url(variant)
+    if wheels is None or mirror.pytorch_wheels_mode is None:
+        official = data.index_url_template.format(variant=variant)
+        described = "the official PyTorch index"
+        if mirror.name != "official":
+            described += f" (mirror {mirror.name} carries no PyTorch wheels)"
+        return Source(official, "index", extra, described)
+    if mirror.pytorch_wheels_mode == "find-links":
+        return Source(wheels, "find-links", extra or OFFICIAL_PYPI,
+                      f"mirror {mirror.name} (a flat wheel directory)")
+    official_row = mirror.name == "official"
+    return Source(wheels, "index", extra,
+                  "the official PyTorch index" if official_row else f"mirror {mirror.name}")
+
+
+def pins(patch: Patch, variant: str, policy: SitePolicy) -> tuple[str, ...]:
+    """The requirement strings: local versions (``+cu126``) pin the build exactly.
+
+    >>> from labtorch.model import SitePolicy
+    >>> pins(load_data().release("2.7").patches[0], "cu126", SitePolicy(include_torchaudio=False))
+    ('torch==2.7.1+cu126', 'torchvision==0.22.1+cu126')
+    """
+    wanted = [f"torch=={patch.version}+{variant}"]
+    if policy.include_torchvision:
+        wanted.append(f"torchvision=={patch.torchvision}+{variant}")
+    if policy.include_torchaudio:
+        local = "" if patch.torchaudio_any_build else f"+{variant}"
+        wanted.append(f"torchaudio=={patch.torchaudio}{local}")
+    return tuple(wanted)
+
+
+def install_args(requirements: Sequence[str], source: Source) -> tuple[tuple[str, ...], ...]:
+    """The pip arguments after ``pip install`` (one tuple per command)."""
+    if source.mode == "find-links":
+        assert source.extra_index_url is not None
+        return ((*requirements, "--find-links", source.index_url,
+                 "--index-url", source.extra_index_url),)
+    extra = ("--extra-index-url", source.extra_index_url) if source.extra_index_url else ()
+    return ((*requirements, "--index-url", source.index_url, *extra),)
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def load_data() -> Compat:
+    """The packaged compatibility data (loaded once per process)."""
+    return compat_data.load()
+
+
+def plan_host(facts: GpuFacts, policy: SitePolicy, *, os: str | None = None,
+              host: str | None = None, arch: str = "x86_64",
+              data: Compat | None = None) -> HostPlan:
+    """Plan one host. ``os`` overrides ``facts.os``; ``arch`` is "x86_64" or "aarch64".
+
+    Raises LabtorchError (naming ``host``) for an impossible policy, an unknown OS, or a host
+    that can only get ``cpu`` while ``policy.allow_cpu`` is false.
+    """
+    data = data or load_data()
+    os_name = _os_of(facts, os, host)
+    platform = _platform(os_name, arch, host)
+    try:
+        window = policy_window(policy, data)
+    except LabtorchError as err:
+        raise LabtorchError(err.what, host=host, fix=err.fix) from err
+    gpus = read_host(facts)
+    if isinstance(gpus, str):
+        return _cpu_plan(window[0], os_name, facts, policy, data, gpus, host)
+    gpus = with_driver_cuda(gpus, platform, data)
+    choice = choose_in_policy(gpus, platform, policy, data)
+    if choice is None:
+        return _cpu_plan(window[0], os_name, facts, policy, data,
+                         why_cpu(window, gpus, platform, policy, data), host, gpus)
+    return _gpu_plan(choice, gpus, os_name, platform, policy, data)
+
+
+def _os_of(facts: GpuFacts, os: str | None, host: str | None) -> OsName:
+    name = (os or facts.os or "unknown").lower()
+    if name not in ("linux", "windows"):
+        raise LabtorchError(f"the host's OS is {name!r}", host=host,
+                            fix="pass --os linux or --os windows")
+    return "windows" if name == "windows" else "linux"
+
+
+def _platform(os_name: OsName, arch: str, host: str | None) -> Platform:
+    if arch in ("x86_64", "amd64", "AMD64"):
+        return "windows" if os_name == "windows" else "linux"
+    if arch in ("aarch64", "arm64") and os_name == "linux":
+        return "linux-aarch64"
+    raise LabtorchError(f"no PyTorch CUDA wheels are planned for {os_name}/{arch}", host=host,
+                        fix="plan x86_64 Linux/Windows or aarch64 Linux hosts")
+
+
+def _gpu_plan(choice: Choice, gpus: HostGpus, os_name: OsName, platform: Platform,
+              policy: SitePolicy, data: Compat) -> HostPlan:
+    candidate, build = choice.candidate, choice.build
+    floor = data.drivers.floor(build.variant, _driver_os(platform), policy.driver_floor)
+    source = wheel_source(build.variant, policy, data)
+    decider = gpus.lowest
+    driver_cuda = gpus.driver_cuda
+    reasons = [
+        f"GPUs: {gpus.described()}; the lowest compute capability ({decider}) decides"
+        if len(gpus.names) > 1 else f"GPU: {gpus.described()}",
+        f"torch {candidate.patch.version} is the newest release allowed by torch "
+        f"{policy.torch!r} with a {platform} build that has kernels for this host and runs "
+        f"on its driver",
+        f"{build.variant} (arch list {build.archs}) gives "
+        + ", ".join(f"CC {cc} the {build.kernel_for(cc)}" for cc in sorted(set(gpus.ccs))),
+        f"driver {gpus.driver} (CUDA {driver_cuda or 'unknown'}) meets the {build.variant} "
+        f"floor {floor} on {os_name} ({policy.driver_floor} reading)",
+        *(f"not {why}" for why in choice.passed_over),
+        _python_reason(candidate, policy),
+        f"wheels from {source.described}: {source.index_url}",
+    ]
+    reasons += _branch_notes(gpus, data)
+    warnings: list[str] = []
+    if choice.minor_compat:
+        toolkit = data.drivers.floor(build.variant, _driver_os(platform), "toolkit")
+        warnings.append(
+            f"{build.variant} (CUDA {build.cuda}) is newer than the driver's CUDA "
+            f"{driver_cuda}: it runs through NVIDIA minor-version compatibility, where PTX JIT "
+            f"and torch.compile/Triton can fail; update the driver to ≥ {toolkit} to be safe"
+        )
+    requirements = pins(candidate.patch, build.variant, policy)
+    return HostPlan(
+        torch=str(candidate.patch.version),
+        torchvision=str(candidate.patch.torchvision) if policy.include_torchvision else None,
+        torchaudio=str(candidate.patch.torchaudio) if policy.include_torchaudio else None,
+        variant=build.variant,
+        python=str(candidate.python),
+        index_url=source.index_url,
+        install=install_args(requirements, source),
+        reasons=tuple(reasons),
+        warnings=tuple(warnings),
+        os=os_name,
+        min_compute_capability=str(decider),
+        gpus=gpus.names,
+        driver_version=str(gpus.driver),
+        extra_index_url=source.extra_index_url,
+    )
+
+
+def _cpu_plan(candidate: Candidate, os_name: OsName, facts: GpuFacts, policy: SitePolicy,
+              data: Compat, why: str, host: str | None,
+              gpus: HostGpus | None = None) -> HostPlan:
+    if not policy.allow_cpu:
+        raise LabtorchError(f"no GPU build fits: {why}", host=host,
+                            fix="fix the cause above, or set allow_cpu to accept a CPU build")
+    source = wheel_source("cpu", policy, data)
+    reasons = [
+        f"torch {candidate.patch.version} is the newest release allowed by torch "
+        f"{policy.torch!r}; it is installed as the CPU build",
+        _python_reason(candidate, policy),
+        f"wheels from {source.described}: {source.index_url} (never plain PyPI torch)",
+    ]
+    return HostPlan(
+        torch=str(candidate.patch.version),
+        torchvision=str(candidate.patch.torchvision) if policy.include_torchvision else None,
+        torchaudio=str(candidate.patch.torchaudio) if policy.include_torchaudio else None,
+        variant="cpu",
+        python=str(candidate.python),
+        index_url=source.index_url,
+        install=install_args(pins(candidate.patch, "cpu", policy), source),
+        reasons=tuple(reasons),
+        warnings=(f"CPU build planned: {why}",),
+        os=os_name,
+        min_compute_capability=str(gpus.lowest) if gpus else None,
+        gpus=tuple(g.name or f"GPU {i}" for i, g in enumerate(facts.gpus)),
+        driver_version=facts.driver_version,
+        extra_index_url=source.extra_index_url,
+    )
+
+
+def _python_reason(candidate: Candidate, policy: SitePolicy) -> str:
+    if policy.python:
+        return f"Python {candidate.python}, as the site asks"
+    return (f"Python {candidate.python}: the newest torch {candidate.release.line} supports at or "
+            f"below python_max {policy.python_max}")
+
+
+def _branch_notes(gpus: HostGpus, data: Compat) -> list[str]:
+    notes = []
+    for name, cc in zip(gpus.names, gpus.ccs, strict=True):
+        branch = data.drivers.branch_for(cc)
+        if branch is not None:
+            notes.append(f"{name} is {branch.architecture}: its last NVIDIA driver branch is "
+                         f"{branch.last_branch} (CUDA {branch.max_cuda})")
+    return notes
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def gpu_versions(facts: GpuFacts, policy: SitePolicy, *, os: str | None = None,
+                 arch: str = "x86_64", data: Compat | None = None) -> tuple[Version, ...] | None:
+    """Every torch version in the policy window with a GPU build for this host, newest first.
+
+    None when the host can only get ``cpu`` whatever the version (no GPU, broken driver, ...).
+    """
+    data = data or load_data()
+    platform = _platform(_os_of(facts, os, None), arch, None)
+    gpus = read_host(facts)
+    if isinstance(gpus, str):
+        return None
+    gpus = with_driver_cuda(gpus, platform, data)
+    versions = tuple(c.patch.version for c in policy_window(policy, data)
+                     if choose((c,), gpus, platform, policy, data) is not None)
+    return versions or None
+
+
+def plan_group(hosts: Mapping[str, GpuFacts], policy: SitePolicy, *, os: str | None = None,
+               data: Compat | None = None) -> dict[str, HostPlan]:
+    """Plan a room: the newest torch every GPU host can run, each host keeping its own variant.
+
+    Hosts that can only get ``cpu`` do not hold the group back. When no single version suits
+    every GPU host, the version suiting the most hosts wins and the others are planned alone,
+    with a warning that the group is split.
+    """
+    data = data or load_data()
+    options = {name: gpu_versions(f, policy, os=os, data=data) for name, f in hosts.items()}
+    gpu_hosts = {name: set(v) for name, v in options.items() if v is not None}
+    if not gpu_hosts:
+        return {name: plan_host(f, policy, os=os, host=name, data=data)
+                for name, f in hosts.items()}
+    counts: dict[Version, int] = {}
+    for versions in gpu_hosts.values():
+        for version in versions:
+            counts[version] = counts.get(version, 0) + 1
+    chosen = max(counts, key=lambda v: (counts[v], v))
+    pinned = dataclasses.replace(policy, torch=f"=={chosen}")
+    plans: dict[str, HostPlan] = {}
+    for name, facts in hosts.items():
+        if name in gpu_hosts and chosen not in gpu_hosts[name]:
+            alone = plan_host(facts, policy, os=os, host=name, data=data)
+            plans[name] = dataclasses.replace(alone, warnings=(
+                *alone.warnings,
+                f"group split: this host cannot run torch {chosen} on its GPU, which "
+                f"{counts[chosen]} of {len(gpu_hosts)} GPU hosts share; it gets torch "
+                f"{alone.torch} instead",
+            ))
+            continue
+        plan = plan_host(facts, pinned, os=os, host=name, data=data)
+        plans[name] = dataclasses.replace(plan, reasons=(
+            *plan.reasons,
+            f"group: torch {chosen} is the newest release "
+            + ("every GPU host of the group can run" if counts[chosen] == len(gpu_hosts)
+               else f"that {counts[chosen]} of {len(gpu_hosts)} GPU hosts can run"),
+        ))
+    return plans

@@ -1,0 +1,129 @@
+"""The ``channels`` role: where conda and pip fetch from.
+
+Writes ``<prefix>/.condarc`` (the site's conda channels and mirror) into a conda install labtorch
+made, and ``<env>/pip.conf`` (the site's PyPI index, for this env only). Nothing in users' homes
+or /etc is touched. With ``labtorch_condarc_mode = "per-command"`` no ``.condarc`` is written and
+the env role passes ``--override-channels -c <mirror>`` instead, as in the manual recipe; the same
+happens for an adopted install, whose configuration is not labtorch's to change. The PyTorch
+wheel index is not configured here: the torch role passes the planned ``--index-url``.
+
+Settings: ``labtorch_conda_channels`` (["conda-forge"]), ``labtorch_conda_channel_url`` (None:
+the mirror row's conda_cloud, or the channel names as-is), ``labtorch_condarc_mode``
+("persistent"), ``labtorch_pypi_index_url`` / ``labtorch_mirror``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from pyinfra import host
+from pyinfra.api import deploy
+
+from labtorch import compat
+from labtorch.roles import (
+    MANAGED_MARK,
+    host_os,
+    host_settings,
+    managed_file,
+    windows_not_ready,
+)
+from labtorch.roles.settings import DEFAULTS, Settings
+
+
+@cache
+def templates() -> Environment:
+    """The dumb templates of roles/templates (they only interpolate computed values)."""
+    return Environment(
+        loader=PackageLoader("labtorch.roles", "templates"),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=False,
+    )
+
+
+def pypi_index_url(settings: Settings) -> str:
+    """The PyPI index pip uses in the env: the site's URL, else the mirror row's, else PyPI."""
+    if settings.policy.pypi_index_url:
+        return settings.policy.pypi_index_url
+    mirror = compat.load().mirrors.get(settings.policy.mirror)
+    return (mirror.pypi if mirror and mirror.pypi else None) or "https://pypi.org/simple"
+
+
+def conda_channel_url(settings: Settings) -> str | None:
+    """Base URL of the conda channels: the site's, else the mirror row's (None for official)."""
+    if settings.conda_channel_url:
+        return settings.conda_channel_url.rstrip("/")
+    if settings.policy.mirror == "official":
+        return None
+    mirror = compat.load().mirrors.get(settings.policy.mirror)
+    return mirror.conda_cloud.rstrip("/") if mirror and mirror.conda_cloud else None
+
+
+def render_condarc(settings: Settings) -> str:
+    return (
+        templates()
+        .get_template("condarc.j2")
+        .render(
+            mark=MANAGED_MARK,
+            channels=settings.conda_channels,
+            no_defaults=not (settings.conda_flavor == "miniconda" and settings.accept_defaults_tos),
+            channel_url=conda_channel_url(settings),
+        )
+    )
+
+
+def render_pip_conf(settings: Settings, torch_index: str) -> str:
+    return (
+        templates()
+        .get_template("pip.conf.j2")
+        .render(mark=MANAGED_MARK, index_url=pypi_index_url(settings), torch_index=torch_index)
+    )
+
+
+def uses_condarc(settings: Settings) -> bool:
+    """Whether channels live in ``<prefix>/.condarc`` (persistent mode, labtorch's install)."""
+    return settings.condarc_mode == "persistent" and not settings.adopt_conda
+
+
+def channel_args(settings: Settings) -> tuple[str, ...]:
+    """``--override-channels -c ...`` for conda commands when no ``.condarc`` carries them."""
+    if uses_condarc(settings):
+        return ()
+    base = conda_channel_url(settings)
+    args: list[str] = ["--override-channels"]
+    for channel in settings.conda_channels:
+        args += ["-c", f"{base}/{channel}" if base else channel]
+    return tuple(args)
+
+
+@deploy("labtorch: conda channels", data_defaults=DEFAULTS)
+def conda_channels() -> None:
+    """Write ``<prefix>/.condarc`` with the site's channels (persistent mode only)."""
+    if host_os() == "windows":
+        windows_not_ready("channels")
+        return
+    settings = host_settings()
+    if not uses_condarc(settings):
+        host.noop("conda channels are passed per command (no .condarc)")
+        return
+    managed_file(
+        name=f"conda channels in {settings.conda_prefix}/.condarc",
+        path=f"{settings.conda_prefix}/.condarc",
+        content=render_condarc(settings),
+        replace_unmarked=True,  # the installer's own .condarc, in an install labtorch made
+    )
+
+
+@deploy("labtorch: pip index", data_defaults=DEFAULTS)
+def pip_index(torch_index: str = "the planned index") -> None:
+    """Write ``<env>/pip.conf`` with the site's PyPI index (run after the env exists)."""
+    if host_os() == "windows":
+        windows_not_ready("channels")
+        return
+    settings = host_settings()
+    managed_file(
+        name=f"pip index in {settings.env_prefix}/pip.conf",
+        path=f"{settings.env_prefix}/pip.conf",
+        content=render_pip_conf(settings, torch_index),
+    )

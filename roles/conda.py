@@ -1,0 +1,138 @@
+"""The ``conda`` role: a Miniforge (default) or Miniconda install labtorch owns.
+
+Downloads the pinned installer from the site mirror, checks its sha256 against
+data/installers.yaml (or ``labtorch_installer_sha256``), runs it silently and records a receipt in
+``<prefix>/.labtorch/receipt.json``. The receipt is written *before* the installer runs, so a host
+stopped mid-install is recognised as labtorch's half-finished install and repaired (``-u``) by the
+next run. An install labtorch did not make is never touched unless ``labtorch_adopt_conda`` is set.
+
+Settings (defaults in :data:`labtorch.roles.settings.DEFAULTS`): ``labtorch_conda_flavor``
+(miniforge), ``labtorch_conda_version`` (pinned), ``labtorch_install_scope`` (all → /opt),
+``labtorch_conda_prefix``, ``labtorch_installer_mirror``, ``labtorch_installer_sha256``,
+``labtorch_adopt_conda`` (False), ``labtorch_accept_defaults_tos`` (False).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra import host
+from pyinfra.api import StringCommand, deploy, operation
+from pyinfra.operations import files
+
+from labtorch.facts.conda import RECEIPT, CondaInstallAt
+from labtorch.facts.system import free_mib_at
+from labtorch.roles import (
+    host_os,
+    host_settings,
+    host_system,
+    refuse,
+    windows_not_ready,
+    write_json_command,
+)
+from labtorch.roles.settings import DEFAULTS, Installer, Settings
+
+#: The channels Anaconda's terms of service cover (accepted only when the site opted in).
+DEFAULTS_CHANNELS = ("https://repo.anaconda.com/pkgs/main", "https://repo.anaconda.com/pkgs/r")
+
+
+@deploy("labtorch: conda", data_defaults=DEFAULTS)
+def conda() -> None:
+    """Install (or adopt, or repair) the site's conda at ``labtorch_conda_prefix``."""
+    if host_os() == "windows":
+        windows_not_ready("conda")
+    else:
+        _linux(host_settings())
+
+
+def _linux(settings: Settings) -> None:
+    system = host_system()
+    installer = settings.installer(system.arch)
+    free = free_mib_at(system, settings.conda_prefix)
+    conda_installed(
+        name=f"conda ({settings.conda_flavor} {settings.conda_version}) at {settings.conda_prefix}",
+        prefix=settings.conda_prefix,
+        installer=installer,
+        adopt=settings.adopt_conda,
+        accept_defaults_tos=settings.accept_defaults_tos and settings.conda_flavor == "miniconda",
+        free_mib=free,
+        min_free_mib=settings.min_free_mib,
+    )
+
+
+def receipt(installer: Installer, state: str, **extra: object) -> dict[str, object]:
+    """labtorch's record of an install it made: flavor, version, installer file and sha256."""
+    return {
+        "tool": "labtorch",
+        "state": state,
+        "flavor": installer.flavor,
+        "version": installer.version,
+        "installer": installer.file,
+        "sha256": installer.sha256,
+        **extra,
+    }
+
+
+@operation()
+def conda_installed(
+    prefix: str,
+    installer: Installer,
+    adopt: bool = False,
+    accept_defaults_tos: bool = False,
+    free_mib: int | None = None,
+    min_free_mib: int = 0,
+):
+    """Make ``prefix`` a complete conda install that labtorch owns.
+
+    + prefix: absolute, ASCII, space-free install path
+    + installer: the pinned :class:`~labtorch.roles.settings.Installer` (URL and sha256)
+    + adopt: take over a complete install labtorch did not make (writes only a receipt)
+    + accept_defaults_tos: accept Anaconda's ToS for ``defaults`` non-interactively (Miniconda)
+    + free_mib / min_free_mib: refuse to start an install on a nearly full disk
+
+    States: complete and labtorch's → no change; absent or labtorch's half-finished → download,
+    verify, install (``-b -u -p``), receipt; someone else's → refuse unless ``adopt``.
+    """
+    found = host.get_fact(CondaInstallAt, prefix=prefix)
+    receipt_path = f"{prefix}/{RECEIPT}"
+    if found is not None and found.owned and not found.half_finished:
+        host.noop(f"conda is already installed at {prefix}")
+        return
+    if found is not None and not found.owned:
+        if found.complete and adopt:
+            yield write_json_command(
+                receipt_path,
+                {
+                    "tool": "labtorch",
+                    "state": "adopted",
+                    "flavor": found.flavor,
+                    "version": found.version,
+                },
+            )
+            return
+        yield refuse(
+            f"{prefix} holds a conda install labtorch did not make"
+            + ("" if found.complete else " and it looks unfinished"),
+            fix="set labtorch_adopt_conda = True to use it (complete installs only), "
+            "or point labtorch_conda_prefix somewhere else",
+        )
+        return
+    if free_mib is not None and free_mib < min_free_mib:
+        yield refuse(
+            f"only {free_mib} MiB free for {prefix} (labtorch_min_free_mib is {min_free_mib})",
+            fix="free disk space or choose another labtorch_conda_prefix",
+        )
+        return
+    staged = f"{prefix}/.labtorch/{installer.file}"
+    yield write_json_command(receipt_path, receipt(installer, "started"))
+    yield from files.download._inner(src=installer.url, dest=staged, sha256sum=installer.sha256)
+    yield StringCommand("bash", shlex.quote(staged), "-b", "-u", "-p", shlex.quote(prefix))
+    extra: dict[str, object] = {}
+    if accept_defaults_tos:
+        channels = " ".join(f"-c {shlex.quote(c)}" for c in DEFAULTS_CHANNELS)
+        yield StringCommand(
+            f"{shlex.quote(prefix + '/bin/conda')} tos accept --override-channels {channels}"
+        )
+        extra["defaults_tos_accepted"] = True
+    yield write_json_command(receipt_path, receipt(installer, "complete", **extra))
+    yield StringCommand("rm", "-f", shlex.quote(staged))

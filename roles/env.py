@@ -1,0 +1,100 @@
+"""The ``env`` role: the conda env ``labtorch_env_name`` ("pytorch") with the planned Python.
+
+labtorch records every env it creates in ``<prefix>/.labtorch/envs/<name>.json`` *before* creating
+it, so an env half-created by a stopped run is recognised as its own and finished by the next
+run. An env of that name that labtorch did not create is never removed or modified: the host
+fails with a message naming a way out.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from packaging.version import Version
+from pyinfra import host, logger
+from pyinfra.api import StringCommand, deploy, operation
+
+from labtorch.facts.conda import CondaEnvPackages, CondaInstallAt
+from labtorch.model import HostPlan
+from labtorch.roles import host_os, host_settings, refuse, windows_not_ready, write_json_command
+from labtorch.roles.channels import channel_args
+from labtorch.roles.settings import DEFAULTS, Settings
+
+
+def env_receipt_path(prefix: str, env_name: str) -> str:
+    return f"{prefix}/.labtorch/envs/{env_name}.json"
+
+
+@deploy("labtorch: env", data_defaults=DEFAULTS)
+def env(plan: HostPlan) -> None:
+    """Create (or finish) the env with ``plan.python``."""
+    if host_os() == "windows":
+        windows_not_ready("env")
+    else:
+        _linux(host_settings(), plan)
+
+
+def _linux(settings: Settings, plan: HostPlan) -> None:
+    conda_env(
+        name=f"conda env {settings.env_name} with Python {plan.python}",
+        prefix=settings.conda_prefix,
+        env_name=settings.env_name,
+        python=plan.python,
+        channel_args=channel_args(settings),
+    )
+
+
+def python_matches(installed: str, wanted: str) -> bool:
+    """True when ``installed`` ("3.11.2") satisfies the planned ``wanted`` ("3.11" or "3.11.2").
+
+    >>> python_matches("3.11.2", "3.11"), python_matches("3.12.1", "3.11")
+    (True, False)
+    """
+    have, want = Version(installed).release, Version(wanted).release
+    return have[: len(want)] == want
+
+
+@operation()
+def conda_env(prefix: str, env_name: str, python: str, channel_args: tuple[str, ...] = ()):
+    """Make ``<prefix>/envs/<env_name>`` a labtorch env with Python ``python``.
+
+    + prefix: the conda install (its ``bin/conda`` is called by absolute path)
+    + env_name: the env's name
+    + python: the planned Python ("3.11")
+    + channel_args: ``--override-channels -c ...`` when channels are passed per command
+    """
+    install = host.get_fact(CondaInstallAt, prefix=prefix)
+    env_prefix = f"{prefix}/envs/{env_name}"
+    conda = shlex.quote(f"{prefix}/bin/conda")
+    found = install.env(env_name) if install is not None else None
+    if found is not None and not found.owned:
+        yield refuse(
+            f"env {env_prefix} exists and was not created by labtorch",
+            fix="set labtorch_env_name to a new name (labtorch never changes envs it did not "
+            "create)",
+        )
+        return
+    packages = host.get_fact(CondaEnvPackages, env_prefix=env_prefix) if found else None
+    if found is not None and packages is not None:
+        if python_matches(packages.python_version, python):
+            host.noop(f"env {env_name} already has Python {packages.python_version}")
+            return
+        logger.warning(
+            f"{host.print_prefix}env {env_name} has Python {packages.python_version}, the plan "
+            f"says {python}: recreating it (labtorch created it)"
+        )
+    yield write_json_command(
+        env_receipt_path(prefix, env_name),
+        {"tool": "labtorch", "env": env_name, "python": python},
+    )
+    yield StringCommand(
+        conda,
+        "create",
+        "-y",
+        "-q",
+        "-p",
+        shlex.quote(env_prefix),
+        shlex.quote(f"python={python}"),
+        "pip",
+        *map(shlex.quote, channel_args),
+    )

@@ -1,0 +1,59 @@
+"""Shared pytest fixtures. The one most tests want: ``lab``, the project's simulated lab.
+
+``lab`` (session scope) brings up the default room (labtorch/lab/rooms/default.yaml: pc01
+Pascal, pc02 Turing, pc03 Ampere, pc04 Ada, pc05 Blackwell (synthetic output), pc06 broken
+driver, pc07 no GPU) once per pytest worker in a fresh state directory, yields a
+``labtorch.lab.control.Lab`` and takes it down (``down(wipe=True)``) at the end. Use it as::
+
+    @pytest.mark.lab
+    @pytest.mark.xdist_group("lab")
+    def test_something(lab):
+        lab.hosts                    # [Host(name, address, port, profile, family, home, pid)]
+        lab.host("pc02").address     # "127.77.<block>.2"
+        lab.inventory                # Path of the pyinfra inventory.py (all hosts, groups)
+        lab.ssh_config               # Path for `ssh -F <it> pc02 ...`
+        lab.known_hosts, lab.ssh_key
+        lab.mirror_urls              # {"base", "pypi": ".../simple",
+                                     #  "pytorch": ".../whl/{variant}/simple", "installers"}
+        lab.ssh("pc02", "nvidia-smi -L")   # CompletedProcess over real SSH
+        lab.state_dir                # lab.json, hosts/<name>/ (each host's own disk)
+
+Fault switches: ``labtorch.lab.faults`` (stop_host/start_host, mirror_mode, corrupt,
+disk_full/disk_ok). A test that trips one must clear it (``try/finally``), since the lab is
+shared by the session.
+
+Set ``LABTORCH_TEST_LAB_DIR=DIR`` to reuse (and keep) a lab you brought up yourself with
+``labtorch lab up --state-dir DIR``: the fixture then runs ``up`` there (idempotent, quick) and
+does not take it down. Without root or sshd the fixture skips lab tests with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labtorch.errors import LabtorchError
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[object]:
+    """The simulated lab (default room), brought up once per session; see the module docstring."""
+    from labtorch.lab import control
+
+    reuse = os.environ.get("LABTORCH_TEST_LAB_DIR")
+    state_dir = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="labtorch-test-lab-"))
+    try:
+        current = control.up(state_dir)
+    except LabtorchError as err:
+        if not reuse:
+            control.down(state_dir, wipe=True)
+        pytest.skip(f"simulated lab unavailable: {err.line()}")
+    try:
+        yield current
+    finally:
+        if not reuse:
+            control.down(state_dir, wipe=True)

@@ -1,0 +1,234 @@
+"""Evaluating a host's snapshot: drift by re-planning, verification, config files; and the one
+remote command that gathers it, run for real with sh against a prefix in a temporary folder."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from labtorch.facts.gpu import parse_gpu_output
+from labtorch.roles.channels import render_condarc, render_pip_conf
+from labtorch.roles.settings import Settings
+from labtorch.roles.verify import plan_document, script_text
+
+from labtorch.check import evaluate, gather
+from labtorch.model import HostPlan
+from labtorch.planner import plan_host
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "nvidia-smi"
+FIX = "pyinfra inventory/room.py deploy.py --limit pc01 -y"
+
+# (query line built from the same recording's values, recorded table output)
+RTX2080_595 = ("0, NVIDIA GeForce RTX 2080 SUPER, 8192, 7.5, 595.71.05",
+               "gpuexp-rtx-2080-super-linux-595.71.05-table.txt")
+RTX3080_550 = ("0, NVIDIA GeForce RTX 3080, 10240, 8.6, 550.54.14",
+               "thamada-gls-rtx3080-linux-550.54.14-table.txt")
+
+
+def gpu_part(gpu: tuple[str, str]) -> str:
+    query, table = gpu
+    text = (FIXTURES / table).read_text()
+    return (f"@@labtorch:query@@\n{query}\n@@labtorch:query-rc@@\n0\n"
+            f"@@labtorch:table@@\n{text}\n@@labtorch:table-rc@@\n0\n")
+
+
+SETTINGS = Settings.from_data({}, host="pc01", home="/root")
+
+
+def planned(gpu: tuple[str, str]) -> HostPlan:
+    facts = parse_gpu_output(gpu_part(gpu), os_hint="linux")
+    return plan_host(facts, SETTINGS.policy, os="linux", host="pc01")
+
+
+def verify_doc(plan: HostPlan, *, torch_version: str | None = None, imported: bool = True,
+               simulated: bool = True, python: str | None = None) -> dict[str, Any]:
+    """A verification document as labtorch_verify.py prints it on a lab host (the lab serves
+    the CPU wheel relabelled with the planned variant)."""
+    version = torch_version or f"{plan.torch}+{plan.variant}"
+    executable = f"{SETTINGS.env_python}"
+    return {
+        "schema": "labtorch-verify/1",
+        "checked_at": "2026-11-28T06:00:00+00:00",
+        "host": "pc01",
+        "python": {"executable": executable, "version": python or f"{plan.python}.4"},
+        "plan": {"path": "/opt/miniforge3/.labtorch/plan.json", "sha256": "0" * 64},
+        "lab": {"simulated": True, "host": "pc01", "profile": "turing"} if simulated else None,
+        "torch": {"imported": imported, "version": version if imported else None,
+                  "dist_version": version if imported else None, "cuda": None,
+                  "file": "/x/torch/__init__.py" if imported else None,
+                  "error": None if imported else "ModuleNotFoundError: No module named 'torch'"},
+        "cuda": {"probed": imported, "available": False, "warnings": [], "device_count": 0,
+                 "devices": [], "arch_list": [], "error": None},
+        "matmul": {"ran": False, "allclose": None, "max_abs_diff": None, "size": 256,
+                   "error": None},
+        "cudnn": {"available": False, "version": None, "error": None},
+        "nvml": {"imported": True, "initialized": False, "driver_version": None,
+                 "cuda_driver_version": None, "devices": [], "error": "NVMLError_LibraryNotFound"},
+        "kernel": {"name": "pytorch", "searched": [], "spec_file":
+                   "/usr/local/share/jupyter/kernels/pytorch/kernel.json",
+                   "argv": [executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                   "started": imported, "torch_version": version if imported else None,
+                   "error": None if imported else "ModuleNotFoundError: No module named 'torch'"},
+    }
+
+
+def snapshot_text(gpu: tuple[str, str], *, plan: HostPlan | None, verify: dict[str, Any] | None,
+                  pip_conf: str | None = None, condarc: str | None = None,
+                  missing: tuple[str, ...] = ()) -> str:
+    plan_json = json.dumps(plan_document(plan, SETTINGS), indent=2) if plan else ""
+    condarc = render_condarc(SETTINGS) if condarc is None else condarc
+    pip_conf = render_pip_conf(SETTINGS, "x") if pip_conf is None else pip_conf
+    if verify is not None:
+        verify_part = f"@@labtorch-check:verify@@\n{json.dumps(verify)}\n"
+    else:
+        verify_part = "@@labtorch-check:verify-missing@@\n" + "".join(f"{m} /x\n" for m in missing)
+    return (
+        "@@labtorch-check:system@@\n@@labtorch:uname@@\nLinux x86_64\n@@labtorch:home@@\n/root\n"
+        f"@@labtorch-check:gpu@@\n{gpu_part(gpu)}"
+        "@@labtorch-check:conda@@\n@@labtorch:prefix /opt/miniforge3@@\n@@labtorch:conda-bin@@\n"
+        "@@labtorch:history@@\n@@labtorch:meta@@\nconda-25.3.0-py312h7900ff3_0.json\n"
+        "@@labtorch:receipt@@\n{\"tool\": \"labtorch\", \"state\": \"complete\"}\n"
+        "@@labtorch-check:marker@@\n{\"simulated\": true, \"host\": \"pc01\"}\n"
+        f"@@labtorch-check:plan@@\n{plan_json}\n"
+        "@@labtorch-check:condarc@@\n"
+        f"{hashlib.sha256(condarc.encode()).hexdigest()}  /opt/miniforge3/.condarc\n"
+        f"@@labtorch-check:pip-conf@@\n{pip_conf}\n"
+        + verify_part
+    )
+
+
+def check(text: str) -> dict[str, Any]:
+    snapshot = gather.parse_snapshot(text, "/opt/miniforge3")
+    report = evaluate.evaluate_host("pc01", "room", snapshot, SETTINGS, fix=FIX)
+    return {"report": report, "cells": {r.check: r for r in report.results}}
+
+
+def test_a_provisioned_lab_host_complies_with_simulated_gpu_checks() -> None:
+    plan = planned(RTX2080_595)
+    result = check(snapshot_text(RTX2080_595, plan=plan, verify=verify_doc(plan)))
+    report, cells = result["report"], result["cells"]
+    assert report.status == "simulated", report.problems
+    assert report.compliant
+    assert [c for c in evaluate.CHECKS if c in cells] == list(cells)
+    assert cells["gpu"].status == "simulated"
+    assert cells["plan"].status == "pass"
+    assert report.versions.gpus == ("NVIDIA GeForce RTX 2080 SUPER",)
+    assert report.versions.driver_version == "595.71.05"
+    assert report.versions.torch_variant == plan.variant
+    assert report.versions.conda_version == "25.3.0"
+
+
+def test_uninstalled_torch_fails_the_torch_check_with_the_deploy_as_fix() -> None:
+    plan = planned(RTX2080_595)
+    cells = check(snapshot_text(RTX2080_595, plan=plan,
+                                verify=verify_doc(plan, imported=False)))["cells"]
+    assert cells["torch"].status == "fail"
+    assert "torch does not import" in cells["torch"].cause
+    assert cells["torch"].fix == FIX
+    assert cells["plan"].status == "pass"
+
+
+def test_a_cpu_build_over_the_planned_cuda_build_fails() -> None:
+    plan = planned(RTX2080_595)
+    cpu = verify_doc(plan, torch_version=f"{plan.torch}+cpu")
+    cells = check(snapshot_text(RTX2080_595, plan=plan, verify=cpu))["cells"]
+    assert cells["torch"].status == "fail"
+    assert "CPU build" in cells["torch"].cause
+
+
+def test_a_new_driver_that_changes_the_plan_is_drift_naming_the_change() -> None:
+    recorded = planned(RTX2080_595)
+    today = planned(RTX3080_550)
+    assert recorded.variant != today.variant  # the premise of this test
+    report = check(snapshot_text(RTX3080_550, plan=recorded,
+                                 verify=verify_doc(recorded)))["report"]
+    plan_cell = next(r for r in report.results if r.check == "plan")
+    assert report.status == "drift"
+    assert plan_cell.status == "drift"
+    assert f"variant {recorded.variant} → {today.variant}" in plan_cell.cause
+    assert "GPU NVIDIA GeForce RTX 2080 SUPER → NVIDIA GeForce RTX 3080" in plan_cell.cause
+    assert "driver 595.71.05 → 550.54.14" in plan_cell.cause
+    assert plan_cell.fix == FIX
+
+
+def test_a_host_never_provisioned_fails_the_plan_check() -> None:
+    report = check(snapshot_text(RTX2080_595, plan=None, verify=None,
+                                 missing=("env-python",)))["report"]
+    cells = {r.check: r for r in report.results}
+    assert cells["plan"].status == "fail"
+    assert "has not provisioned this host" in cells["plan"].cause
+    assert cells["verify"].status == "fail"
+    assert "/opt/miniforge3/envs/pytorch/bin/python is missing" in cells["verify"].cause
+
+
+def test_an_edited_pip_conf_or_condarc_fails_the_config_check() -> None:
+    plan = planned(RTX2080_595)
+    cells = check(snapshot_text(
+        RTX2080_595, plan=plan, verify=verify_doc(plan),
+        pip_conf="[global]\nindex-url = http://evil.example/simple\n",
+        condarc="channels: [defaults]\n"))["cells"]
+    assert cells["config"].status == "fail"
+    assert "points pip at http://evil.example/simple" in cells["config"].cause
+    assert ".condarc was changed since the deploy" in cells["config"].cause
+
+
+def test_a_wrong_python_in_the_env_fails_the_python_check() -> None:
+    plan = planned(RTX2080_595)
+    cells = check(snapshot_text(RTX2080_595, plan=plan,
+                                verify=verify_doc(plan, python="3.9.1")))["cells"]
+    assert cells["python"].status == "fail"
+
+
+def test_unreachable_report_says_why() -> None:
+    report = evaluate.unreachable_report("pc09", "room", "cannot connect: Connection refused")
+    assert report.status == "unreachable"
+    assert "Connection refused" in report.results[0].cause
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX sh")
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None,
+                    reason="this interpreter has torch; the test plays a host without it")
+def test_the_gather_command_runs_in_sh_and_parses(tmp_path: Path) -> None:
+    """Run the real remote command with the local sh against a prefix laid out as the deploy
+    leaves it (its env Python is this interpreter, which has no torch: 'torch uninstalled')."""
+    prefix = tmp_path / "miniforge3"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "bin" / "conda").write_text("#!/bin/sh\n")
+    (prefix / "bin" / "conda").chmod(0o755)
+    (prefix / "conda-meta").mkdir()
+    (prefix / "conda-meta" / "history").write_text("")
+    (prefix / "conda-meta" / "conda-25.3.0-py312h7900ff3_0.json").write_text("{}")
+    (prefix / "envs" / "pytorch" / "bin").mkdir(parents=True)
+    (prefix / "envs" / "pytorch" / "bin" / "python").symlink_to(sys.executable)
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    settings = Settings.from_data({"labtorch_conda_prefix": str(prefix), "labtorch_python": python},
+                                  host="pc01", home=str(tmp_path))
+    plan = planned(RTX2080_595)
+    (prefix / ".labtorch").mkdir()
+    (prefix / ".labtorch" / "plan.json").write_text(json.dumps(plan_document(plan, settings)))
+    (prefix / ".labtorch" / "labtorch_verify.py").write_text(script_text())
+    command = gather.linux_command(str(prefix), "pytorch", kernel_timeout=20)
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # no nvidia-smi here
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env,
+                          timeout=120, check=True)
+    snapshot = gather.parse_snapshot(done.stdout, str(prefix))
+    assert snapshot.gpu.error == "not_installed"
+    assert snapshot.conda is not None and snapshot.conda.version == "25.3.0"
+    assert snapshot.plan is not None and snapshot.plan["plan"]["variant"] == plan.variant
+    assert snapshot.verify is not None
+    assert snapshot.verify["python"]["version"].startswith(settings.policy.python or "")
+    assert snapshot.verify["torch"]["imported"] is False
+    report = evaluate.evaluate_host("pc01", "room", snapshot, settings, fix=FIX)
+    cells = {r.check: r for r in report.results}
+    assert cells["torch"].status == "fail"
+    # no GPU now, but the recorded plan was made for an RTX 2080: the plan changed
+    assert cells["plan"].status == "drift"
+    assert "GPU NVIDIA GeForce RTX 2080 SUPER → no GPU" in cells["plan"].cause

@@ -1,0 +1,241 @@
+"""Operation specs for the provisioning roles: facts in (pyinfra's @fake connector), commands out.
+
+Each test scripts what the host answers to labtorch's fact commands, runs the real roles through
+pyinfra's API, and asserts on the commands the host received and whether it failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.connect import connect_all
+from pyinfra.api.deploy import add_deploy
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.operations import run_ops
+
+from labtorch.errors import LabtorchError
+from labtorch.model import HostPlan
+from labtorch.roles import channels, conda, env, jupyter, torch
+from labtorch.roles.settings import Settings, check_prefix
+
+PREFIX = "/opt/miniforge3"
+SHA = "1b57f8cb991982063f79b56176881093abb1dc76d73fda32102afde60585b5a1"
+SYSTEM = [
+    "@@labtorch:uname@@",
+    "Linux x86_64",
+    "@@labtorch:home@@",
+    "/home/lab",
+    "@@labtorch:python@@",
+    "@@labtorch:df@@",
+    "Filesystem 1024-blocks Used Available Capacity Mounted on",
+    "/dev/sda1 41152736 18000000 20971520 47% /",
+]
+PLAN = HostPlan(
+    torch="2.7.1",
+    torchvision="0.22.1",
+    torchaudio="2.7.1",
+    variant="cu118",
+    python="3.11",
+    index_url="https://download.pytorch.org/whl/cu118",
+    install=(
+        (
+            "torch==2.7.1+cu118",
+            "torchvision==0.22.1+cu118",
+            "torchaudio==2.7.1+cu118",
+            "--index-url",
+            "https://download.pytorch.org/whl/cu118",
+        ),
+    ),
+)
+
+
+def install_listing(*, conda_bin=True, history=True, receipt=None, envs=()) -> list[str]:
+    lines = [f"@@labtorch:prefix {PREFIX}@@"]
+    if conda_bin:
+        lines.append("@@labtorch:conda-bin@@")
+    if history:
+        lines.append("@@labtorch:history@@")
+    lines += ["@@labtorch:meta@@", "conda-25.3.0-py312h7900ff3_0.json", "history"]
+    lines += ["@@labtorch:receipt@@", json.dumps(receipt) if receipt else ""]
+    for name, env_receipt in envs:
+        lines += [
+            f"@@labtorch:env {name}@@",
+            "@@labtorch:env-python@@",
+            "@@labtorch:env-receipt@@",
+            json.dumps(env_receipt) if env_receipt else "",
+        ]
+    return lines
+
+
+OURS = {"tool": "labtorch", "state": "complete", "flavor": "miniforge", "version": "25.3.0-3"}
+
+
+def run(deploy_func, responses: dict, data: dict | None = None, *args):
+    """Run one role on one @fake host; return (commands the host got, whether it failed)."""
+    host_data = {
+        "fake_delay": 0,
+        "fake_delay_jitter": 0,
+        # a refusal exits 1 on a real host; the fake connector must say so too
+        "fake_responses": {">&2; exit 1": {"success": False}, "uname -s -m": SYSTEM, **responses},
+        **(data or {}),
+    }
+    inventory = Inventory(([("@fake/pc01", host_data)], {}))
+    host = inventory.get_host("@fake/pc01")
+    state = State(inventory, Config(FAIL_PERCENT=None), check_for_changes=False)
+    connect_all(state)
+    add_deploy(state, deploy_func, *args)
+    with contextlib.suppress(PyinfraError):  # "No hosts remaining!" when the only host fails
+        run_ops(state)
+    return host.connector.executed_commands, host in state.failed_hosts
+
+
+FACT_QUERIES = ("@@labtorch:", "pip list --format=json", "&& cat", "command -v")
+
+
+def changes(commands: list[str]) -> list[str]:
+    """The commands that change the host (everything but fact queries)."""
+    return [c for c in commands if not any(query in c for query in FACT_QUERIES)]
+
+
+def test_bare_host_downloads_pinned_miniforge_verifies_sha256_and_installs_silently():
+    commands, failed = run(conda.conda, {})
+    done = changes(commands)
+    url = "https://github.com/conda-forge/miniforge/releases/download/25.3.0-3/Miniforge3-25.3.0-3-Linux-x86_64.sh"
+    assert not failed
+    assert any(url in c for c in done)
+    assert any(SHA in c and "sha256sum" in c for c in done)
+    assert any(c.startswith("bash ") and f"-b -u -p {PREFIX}" in c for c in done)
+    receipts = [c for c in done if "receipt.json" in c]
+    assert '"started"' in receipts[0] and '"complete"' in receipts[-1]
+
+
+def test_complete_install_made_by_labtorch_is_left_alone():
+    commands, failed = run(conda.conda, {f"p={PREFIX};": install_listing(receipt=OURS)})
+    assert not failed
+    assert changes(commands) == []
+
+
+def test_install_labtorch_did_not_make_fails_only_with_a_message_and_is_not_touched():
+    commands, failed = run(conda.conda, {f"p={PREFIX};": install_listing(receipt=None)})
+    assert failed
+    done = changes(commands)
+    assert (
+        len(done) == 1 and "labtorch did not make" in done[0] and "labtorch_adopt_conda" in done[0]
+    )
+
+
+def test_adopting_a_foreign_install_writes_only_a_receipt():
+    commands, failed = run(
+        conda.conda, {f"p={PREFIX};": install_listing(receipt=None)}, {"labtorch_adopt_conda": True}
+    )
+    done = changes(commands)
+    assert not failed
+    assert (
+        len(done) == 1 and '"adopted"' in done[0] and f"{PREFIX}/.labtorch/receipt.json" in done[0]
+    )
+
+
+def test_half_finished_install_labtorch_started_is_repaired_in_place():
+    started = {**OURS, "state": "started"}
+    listing = install_listing(conda_bin=False, history=False, receipt=started)
+    commands, failed = run(conda.conda, {f"p={PREFIX};": listing})
+    assert not failed
+    assert any(c.startswith("bash ") and f"-u -p {PREFIX}" in c for c in changes(commands))
+
+
+def test_miniconda_defaults_tos_is_accepted_only_when_the_site_opted_in():
+    data = {"labtorch_conda_flavor": "miniconda", "labtorch_installer_sha256": "a" * 64}
+    opted_out, _ = run(conda.conda, {}, data)
+    opted_in, _ = run(conda.conda, {}, {**data, "labtorch_accept_defaults_tos": True})
+    assert not any(" tos accept " in c for c in opted_out)
+    assert any("/opt/miniconda3/bin/conda tos accept --override-channels" in c for c in opted_in)
+
+
+def test_miniconda_without_a_pinned_checksum_is_refused_with_where_to_find_one():
+    with pytest.raises(LabtorchError, match=r"no pinned sha256.*labtorch_installer_sha256"):
+        Settings.from_data({"labtorch_conda_flavor": "miniconda"}, host="pc01").installer("x86_64")
+
+
+@pytest.mark.parametrize("prefix", ["/home/张伟/miniforge3", "/opt/my conda", "relative/conda"])
+def test_prefixes_conda_cannot_live_in_are_refused_naming_the_setting(prefix):
+    with pytest.raises(LabtorchError, match="labtorch_conda_prefix"):
+        check_prefix(prefix, key="labtorch_conda_prefix", host="pc01")
+
+
+def test_env_labtorch_did_not_create_is_never_modified():
+    listing = install_listing(receipt=OURS, envs=[("pytorch", None)])
+    commands, failed = run(env.env, {f"p={PREFIX};": listing}, None, PLAN)
+    done = changes(commands)
+    assert failed
+    assert not any(" create " in c for c in done)
+    assert "labtorch_env_name" in done[-1]
+
+
+def test_env_is_created_with_the_planned_python_and_recorded_first():
+    commands, failed = run(env.env, {f"p={PREFIX};": install_listing(receipt=OURS)}, None, PLAN)
+    done = changes(commands)
+    assert not failed
+    assert "envs/pytorch.json" in done[0]
+    assert done[1] == f"{PREFIX}/bin/conda create -y -q -p {PREFIX}/envs/pytorch python=3.11 pip"
+
+
+def test_converged_env_is_a_no_op():
+    listing = install_listing(receipt=OURS, envs=[("pytorch", {"tool": "labtorch"})])
+    responses = {f"p={PREFIX};": listing, "envs/pytorch/bin/python -V": ["Python 3.11.2", "[]"]}
+    commands, failed = run(env.env, responses, None, PLAN)
+    assert not failed and changes(commands) == []
+
+
+def test_per_command_channel_mode_passes_the_mirror_on_the_conda_command():
+    data = {"labtorch_condarc_mode": "per-command", "labtorch_mirror": "tuna"}
+    commands, _ = run(env.env, {f"p={PREFIX};": install_listing(receipt=OURS)}, data, PLAN)
+    create = next(c for c in commands if " create " in c)
+    assert create.endswith(
+        "--override-channels -c https://mirrors.tuna.tsinghua.edu.cn/anaconda/cloud/conda-forge"
+    )
+
+
+def pip_list(**packages: str) -> list[str]:
+    return ["Python 3.11.2", json.dumps([{"name": n, "version": v} for n, v in packages.items()])]
+
+
+def test_torch_at_the_planned_build_is_left_alone():
+    installed = pip_list(torch="2.7.1+cu118", torchvision="0.22.1+cu118", torchaudio="2.7.1+cu118")
+    commands, failed = run(torch.torch, {"bin/python -V": installed}, None, PLAN)
+    assert not failed and changes(commands) == []
+
+
+def test_torch_of_another_build_is_replaced_by_the_planned_pins_from_the_planned_index():
+    installed = pip_list(torch="2.7.1+cpu", torchvision="0.22.1+cpu", torchaudio="2.7.1+cpu")
+    commands, _ = run(
+        torch.torch,
+        {"bin/python -V": installed},
+        {"labtorch_pip_extra_args": ("--no-compile",)},
+        PLAN,
+    )
+    (pip,) = changes(commands)
+    assert pip.startswith(f"{PREFIX}/envs/pytorch/bin/python -m pip install")
+    assert (
+        "torch==2.7.1+cu118" in pip and "--index-url https://download.pytorch.org/whl/cu118" in pip
+    )
+    assert pip.endswith("--no-compile")
+
+
+def test_kernel_spec_someone_else_wrote_is_not_overwritten():
+    foreign = ['{"argv": ["python"], "display_name": "mine"}']
+    responses = {
+        "bin/python -V": pip_list(ipykernel="6.29.5"),
+        "kernels/pytorch/kernel.json": foreign,
+    }
+    commands, failed = run(jupyter.jupyter, responses)
+    assert failed
+    assert "was not written by labtorch" in changes(commands)[-1]
+
+
+def test_condarc_names_the_mirror_and_never_defaults_for_miniforge():
+    text = channels.render_condarc(Settings.from_data({"labtorch_mirror": "tuna"}))
+    assert "conda-forge: https://mirrors.tuna.tsinghua.edu.cn/anaconda/cloud" in text
+    assert "- nodefaults" in text and "managed by labtorch" in text
