@@ -44,7 +44,10 @@ def plan_for(host: Host) -> HostPlan:
     key = (id(host.state), host.name)
     if key in _PLANS:
         return _PLANS[key]
-    facts = host.get_fact(NvidiaGpus)
+    from labtorch.windows import is_windows_host  # the one OS decision for the GPU fact
+    from labtorch.windows.facts import WindowsGpus
+
+    facts = host.get_fact(WindowsGpus if is_windows_host(host) else NvidiaGpus)
     plan: HostPlan | None = None
     error: LabtorchError | None = None
     try:

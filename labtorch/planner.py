@@ -534,6 +534,10 @@ def _gpu_plan(choice: Choice, gpus: HostGpus, os_name: OsName, platform: Platfor
         _python_reason(candidate, policy),
         f"wheels from {source.described}: {source.index_url}",
     ]
+    pypi_default = candidate.release.pypi_default.get(platform)
+    if pypi_default and pypi_default != build.variant:
+        reasons.append(f"plain `pip install torch` from PyPI would give the {pypi_default} build "
+                       f"on {platform}, so the {build.variant} index is named explicitly")
     reasons += _branch_notes(gpus, data)
     warnings: list[str] = []
     if choice.minor_compat:

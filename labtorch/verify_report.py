@@ -284,7 +284,7 @@ def _check_python(report: Mapping[str, Any], plan: HostPlan) -> Check:
     return Check("python", "pass", f"Python {seen}")
 
 
-def _check_torch_version(torch: Mapping[str, Any], plan: HostPlan) -> Check:
+def check_torch_version(torch: Mapping[str, Any], plan: HostPlan) -> Check:
     if not torch.get("imported"):
         return Check("torch_version", "fail",
                      f"torch does not import in the env ({torch.get('error') or 'not installed'})",
@@ -304,7 +304,7 @@ def _check_torch_version(torch: Mapping[str, Any], plan: HostPlan) -> Check:
     return Check("torch_version", "pass", f"torch {seen}")
 
 
-def _check_variant(torch: Mapping[str, Any], plan: HostPlan, simulated: bool) -> Check:
+def check_torch_variant(torch: Mapping[str, Any], plan: HostPlan, simulated: bool) -> Check:
     if not torch.get("imported"):
         return Check("torch_variant", "skipped", "torch does not import")
     built_for = torch.get("cuda")
@@ -535,8 +535,8 @@ def judge(report: Mapping[str, Any] | None, plan: HostPlan, *, host: str | None 
     simulated = bool(lab and lab.get("simulated", True))
     torch = report.get("torch") or {}
     checks.append(_check_python(report, plan))
-    checks.append(_check_variant(torch, plan, simulated))
-    checks.append(_check_torch_version(torch, plan))
+    checks.append(check_torch_variant(torch, plan, simulated))
+    checks.append(check_torch_version(torch, plan))
     if not plan.is_gpu:
         checks.extend(Check(check_id, "skipped", "CPU plan") for check_id in GPU_CHECKS)
     elif simulated:

@@ -50,6 +50,13 @@ def _cached(current: Host) -> tuple[Settings, SystemInfo]:
     key = (id(current.state), current.name)
     if key not in _SETTINGS:
         data = {name: current.data.get(name) for name in DEFAULTS}
+        from labtorch.windows import is_windows_host  # Windows is decided before any command
+
+        if is_windows_host(current):
+            from labtorch.windows.roles import windows_host
+
+            _SETTINGS[key] = windows_host(current, data)
+            return _SETTINGS[key]
         system = current.get_fact(HostSystem)
         os_name = data.get("labtorch_os") or system.os
         if os_name not in ("linux", "windows"):
@@ -144,4 +151,11 @@ def refused(line: str):
     + line: what was wrong and what to do, naming the host
     """
     logger.error(line)
+    from labtorch.windows import is_windows_host
+
+    if is_windows_host(host):  # PowerShell, not sh, on the other side
+        from labtorch.windows.powershell import script
+
+        yield StringCommand(script("refuse", {"Message": f"labtorch: {line}"}))
+        return
     yield StringCommand("echo", shlex.quote(f"labtorch: {line}"), ">&2;", "exit", "1")

@@ -26,7 +26,6 @@ from labtorch.roles import (
     host_os,
     host_settings,
     managed_file,
-    windows_not_ready,
 )
 from labtorch.roles.settings import DEFAULTS, Settings
 
@@ -101,7 +100,9 @@ def channel_args(settings: Settings) -> tuple[str, ...]:
 def conda_channels() -> None:
     """Write ``<prefix>/.condarc`` with the site's channels (persistent mode only)."""
     if host_os() == "windows":
-        windows_not_ready("channels")
+        from labtorch.windows import roles as windows
+
+        windows.channels(host_settings())
         return
     settings = host_settings()
     if not uses_condarc(settings):
@@ -119,7 +120,9 @@ def conda_channels() -> None:
 def pip_index(torch_index: str = "the planned index") -> None:
     """Write ``<env>/pip.conf`` with the site's PyPI index (run after the env exists)."""
     if host_os() == "windows":
-        windows_not_ready("channels")
+        from labtorch.windows import roles as windows
+
+        windows.pip_index(host_settings(), torch_index)
         return
     settings = host_settings()
     managed_file(

@@ -27,7 +27,6 @@ from labtorch.roles import (
     host_settings,
     host_system,
     refuse,
-    windows_not_ready,
     write_json_command,
 )
 from labtorch.roles.settings import DEFAULTS, Installer, Settings
@@ -40,7 +39,9 @@ DEFAULTS_CHANNELS = ("https://repo.anaconda.com/pkgs/main", "https://repo.anacon
 def conda() -> None:
     """Install (or adopt, or repair) the site's conda at ``labtorch_conda_prefix``."""
     if host_os() == "windows":
-        windows_not_ready("conda")
+        from labtorch.windows import roles as windows
+
+        windows.conda(host_settings())
     else:
         _linux(host_settings())
 

@@ -16,7 +16,7 @@ from pyinfra.api import StringCommand, deploy, operation
 
 from labtorch.facts.conda import CondaEnvPackages, CondaInstallAt
 from labtorch.model import HostPlan
-from labtorch.roles import host_os, host_settings, refuse, windows_not_ready, write_json_command
+from labtorch.roles import host_os, host_settings, refuse, write_json_command
 from labtorch.roles.channels import channel_args
 from labtorch.roles.settings import DEFAULTS, Settings
 
@@ -29,7 +29,9 @@ def env_receipt_path(prefix: str, env_name: str) -> str:
 def env(plan: HostPlan) -> None:
     """Create (or finish) the env with ``plan.python``."""
     if host_os() == "windows":
-        windows_not_ready("env")
+        from labtorch.windows import roles as windows
+
+        windows.env(host_settings(), plan)
     else:
         _linux(host_settings(), plan)
 

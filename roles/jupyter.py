@@ -19,7 +19,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, deploy, operation
 
 from labtorch.facts.conda import CondaEnvPackages
-from labtorch.roles import MANAGED_MARK, host_os, host_settings, managed_file, windows_not_ready
+from labtorch.roles import MANAGED_MARK, host_os, host_settings, managed_file
 from labtorch.roles.channels import templates
 from labtorch.roles.settings import DEFAULTS, Settings
 
@@ -41,7 +41,9 @@ def render_kernel_json(settings: Settings) -> str:
 def jupyter() -> None:
     """Install ipykernel into the env and register its kernel spec."""
     if host_os() == "windows":
-        windows_not_ready("jupyter")
+        from labtorch.windows import roles as windows
+
+        windows.jupyter(host_settings())
         return
     settings = host_settings()
     ipykernel(

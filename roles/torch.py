@@ -19,7 +19,7 @@ from pyinfra.api import StringCommand, deploy, operation
 
 from labtorch.facts.conda import CondaEnvPackages
 from labtorch.model import HostPlan
-from labtorch.roles import host_os, host_settings, windows_not_ready
+from labtorch.roles import host_os, host_settings
 from labtorch.roles.settings import DEFAULTS
 
 
@@ -66,7 +66,9 @@ def missing_pins(pins: dict[str, str], installed: dict[str, str]) -> list[str]:
 def torch(plan: HostPlan) -> None:
     """Install the planned PyTorch build into the env."""
     if host_os() == "windows":
-        windows_not_ready("torch")
+        from labtorch.windows import roles as windows
+
+        windows.torch(host_settings(), plan)
         return
     settings = host_settings()
     pip_packages(

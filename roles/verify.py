@@ -40,13 +40,13 @@ import json
 from importlib import resources
 from typing import Any
 
-from labtorch.facts.verify import VerificationRun
-from labtorch.roles import MANAGED_MARK, host_os, host_settings, managed_file, windows_not_ready
-from labtorch.roles.settings import DEFAULTS, Settings
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, deploy, operation
 
+from labtorch.facts.verify import VerificationRun
 from labtorch.model import HostPlan
+from labtorch.roles import MANAGED_MARK, host_os, host_settings, managed_file
+from labtorch.roles.settings import DEFAULTS, Settings
 from labtorch.verify_report import PLAN_SCHEMA, Verdict, judge
 
 VERIFY_DEFAULTS: dict[str, Any] = {
@@ -122,7 +122,9 @@ def verify(plan: HostPlan) -> None:
     + plan: the host's :class:`~labtorch.model.HostPlan` (what the other roles installed)
     """
     if host_os() == "windows":
-        windows_not_ready("verify")
+        from labtorch.windows import roles as windows
+
+        windows.verify(plan, host_settings())
     else:
         _linux(plan, host_settings())
 
@@ -186,11 +188,14 @@ def verification(
     yield FunctionCommand(_fail_with, (verdict,), {})
 
 
-def _fail_with(state: Any, current: Any, verdict: Verdict) -> bool:
-    """Print each failed check with its fix, then fail this host's operation (only this host)."""
-    logger.error(f"{current.print_prefix}verification failed:")
+def _fail_with(state: Any, host: Any, verdict: Verdict) -> bool:
+    """Print each failed check with its fix, then fail this host's operation (only this host).
+
+    pyinfra passes ``state`` and ``host`` by these parameter names; returning False fails it.
+    """
+    logger.error(f"{host.print_prefix}verification failed:")
     for check in verdict.failures:
-        logger.error(f"{current.print_prefix}  {check.title}: {check.detail}")
+        logger.error(f"{host.print_prefix}  {check.title}: {check.detail}")
         if check.fix:
-            logger.error(f"{current.print_prefix}    fix: {check.fix}")
+            logger.error(f"{host.print_prefix}    fix: {check.fix}")
     return False

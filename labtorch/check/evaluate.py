@@ -205,11 +205,10 @@ def _merge(host: str, column: str, checks: Iterable[Any], fix: str) -> CheckResu
 
 
 def _fix_for(verify_fixes: list[str], deploy_fix: str) -> str:
-    """The deploy command when a re-deploy fixes it (reinstalls, re-registers), else the
-    verification's own advice (a driver update is not something the deploy does)."""
-    redeploy = ("re-run the deploy", "reinstall", "pip install", "re-run the plan",
-                "plan a ", "recreate the env")
-    others = [f for f in verify_fixes if not any(word in f for word in redeploy)]
+    """The deploy command, unless the verification points at the driver or the hardware,
+    which no re-deploy changes (then its own advice)."""
+    outside = ("driver", "nvidia-smi", "GPU's health", "CUDA_VISIBLE_DEVICES", "reboot")
+    others = [f for f in verify_fixes if any(word in f for word in outside)]
     if others:
         return "; ".join(dict.fromkeys(others))
     return deploy_fix

@@ -74,8 +74,10 @@ class HostReport:
 
     @property
     def status(self) -> Status:
-        """The worst status of the host's checks (``pass`` for a host with no results)."""
-        return worst(r.status for r in self.results)
+        """The worst status of the host's checks; ``pass`` when nothing failed and nothing was
+        simulated (a host whose only non-pass checks were skipped passes)."""
+        status = worst(r.status for r in self.results)
+        return "pass" if status == "skipped" else status
 
     @property
     def compliant(self) -> bool:

@@ -35,7 +35,7 @@ ROOM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"
 
 def check_table(run: CheckRun) -> Table:
     """The host × check table: one row per host, one column per check, plus the host status."""
-    table = Table(title=f"labtorch check: {run.inventory}", show_lines=False)
+    table = Table(title=f"labtorch check: {run.inventory}", caption=LEGEND, show_lines=False)
     table.add_column("room")
     table.add_column("host")
     for check in run.checks:
@@ -45,7 +45,7 @@ def check_table(run: CheckRun) -> Table:
         cells = {r.check: r.status for r in host.results}
         row = [Text(host.room), Text(host.host)]
         row += [_cell(cells.get(check, "")) for check in run.checks]
-        row.append(_cell(host.status))
+        row.append(_cell(host.status, short=False))
         table.add_row(*row)
     return table
 
@@ -95,8 +95,15 @@ def inventory_row(host: HostReport) -> list[str]:
     ]
 
 
-def _cell(status: str) -> Text:
-    return Text(status, style=STATUS_STYLE.get(status, ""))
+#: Short cell labels of the terminal table (the JSON, JUnit and HTML outputs use the full word).
+CELL_LABEL = {"pass": "ok", "skipped": "-", "simulated": "sim", "drift": "DRIFT", "fail": "FAIL",
+              "unreachable": "DOWN"}
+LEGEND = "ok = pass, - = skipped, sim = simulated GPU (compliant), DRIFT, FAIL, DOWN = unreachable"
+
+
+def _cell(status: str, short: bool = True) -> Text:
+    label = CELL_LABEL.get(status, status) if short else status
+    return Text(label, style=STATUS_STYLE.get(status, ""))
 
 
 # --- machine formats ----------------------------------------------------------------------------

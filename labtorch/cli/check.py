@@ -27,7 +27,12 @@ _inventory_arg = click.argument(
 
 
 def _console() -> Console:
-    return Console(stderr=False, highlight=False, soft_wrap=False)
+    """stdout console; when stdout is not a terminal (cron, CI logs) tables get 160 columns
+    instead of rich's 80 so that no cell is cut."""
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=False, width=160)
+    return console
 
 
 @click.command()
@@ -191,9 +196,10 @@ COMMANDS: list[click.Command] = [check, report, inventory_report, schedule_cmd]
 
 
 def run_fix(inventory: Path, deploy: Path, hosts: Sequence[str]) -> int:
-    """Re-run the deploy on ``hosts`` only (``pyinfra INVENTORY DEPLOY --limit h1,h2 -y``)."""
-    argv = [sys.executable, "-m", "pyinfra", str(inventory), str(deploy),
-            "--limit", ",".join(hosts), "-y"]
+    """Re-run the deploy on ``hosts`` only (``pyinfra INVENTORY DEPLOY --limit h1 --limit h2
+    -y``; pyinfra takes one host name or glob per ``--limit``)."""
+    limits = [arg for host in hosts for arg in ("--limit", host)]
+    argv = [sys.executable, "-m", "pyinfra", str(inventory), str(deploy), *limits, "-y"]
     return subprocess.run(argv, check=False).returncode
 
 

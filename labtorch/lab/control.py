@@ -217,8 +217,7 @@ def _up(state_dir: Path, room_file: Path | None, count: int | None) -> Lab:
         host = hostmod.start(host)
         started.append(host)
         running.append(host)
-    for gone in previous.values():
-        hostmod.stop(gone)
+    hostmod.stop_all(list(previous.values()))
 
     lab = Lab(state_dir, state_dir.name, block, room_key, running, mirror,
               old.faults if old else {}, True)
@@ -269,8 +268,7 @@ def down(state_dir: Path | None = None, *, wipe: bool = False) -> Lab | None:
     if lab is None:
         return None
     with _locked(state_dir):
-        for host in lab.hosts:
-            hostmod.stop(host)
+        hostmod.stop_all(lab.hosts)
         _stop_mirror(lab.mirror)
         for pid in leftover_pids(state_dir):
             os.kill(pid, signal.SIGKILL)

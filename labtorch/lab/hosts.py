@@ -192,8 +192,14 @@ def host_key_line(host: Host) -> str:
     return f"{host.name},{target} {key[0]} {key[1]}\n"
 
 
-def start(host: Host) -> Host:
+def start(host: Host, timeout: float = 60.0) -> Host:
     """Start the host's namespaces and sshd; returns the host with its pid (not yet waited on)."""
+    deadline = time.monotonic() + timeout
+    while port_in_use(host.address, host.port):
+        if time.monotonic() > deadline:
+            raise LabtorchError(f"{host.address}:{host.port} is still in use", host=host.name,
+                                fix=f"see what listens there: ss -ltnp | grep {host.address}")
+        time.sleep(0.05)
     log = open(host.home / "host.log", "ab")  # noqa: SIM115 - handed to the child process
     with log:
         proc = subprocess.Popen(
@@ -266,19 +272,41 @@ def init_pid(host: Host) -> int | None:
     return int(children[0]) if children else None
 
 
-def stop(host: Host, timeout: float = 5.0) -> None:
+def stop(host: Host, timeout: float = 60.0) -> None:
     """Kill the host: its unshare dies, which kills PID 1 and so every process of the host."""
-    if not is_running(host):
-        return
-    assert host.pid is not None
-    child = init_pid(host)
-    os.kill(host.pid, signal.SIGKILL)
+    stop_all([host], timeout)
+
+
+def stop_all(hosts: list[Host], timeout: float = 60.0) -> None:
+    """Kill several hosts at once, then wait until each one's PID 1 has gone.
+
+    Tearing down a host's mount namespace flushes its overlay to disk, which can take seconds
+    on a busy disk; killing first and waiting after keeps ``down`` of 60 hosts short.
+    """
+    victims = []
+    for host in hosts:
+        if is_running(host):
+            assert host.pid is not None
+            victims.append((host, init_pid(host)))
+            os.kill(host.pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while (is_running(host) or (child and _alive(child))) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if is_running(host) or (child and _alive(child)):
-        raise LabtorchError(f"process {host.pid} did not end", host=host.name,
-                            fix=f"kill -9 {host.pid} {child or ''}".strip())
+    for host, child in victims:
+        while (is_running(host) or (child and _alive(child))) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if is_running(host) or (child and _alive(child)):
+            raise LabtorchError(f"process {host.pid} did not end within {timeout:.0f} s",
+                                host=host.name, fix=f"kill -9 {host.pid} {child or ''}".strip())
+
+
+def port_in_use(address: str, port: int) -> bool:
+    """True while something still holds ``address:port`` (e.g. a host still shutting down)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return True
+    return False
 
 
 def _alive(pid: int) -> bool:

@@ -325,7 +325,7 @@ def test_full_disk_refuses_writes_but_keeps_contents(lab: control.Lab) -> None:
 @pytest.mark.xdist_group("lab")
 def test_stopped_host_refuses_ssh_and_comes_back_with_its_files(lab: control.Lab) -> None:
     assert lab.ssh("pc05", "echo before > /root/survives").returncode == 0
-    running = lab.ssh("pc05", "sleep 300 & echo started")  # a process the stop must end
+    running = lab.ssh("pc05", "nohup sleep 300 >/dev/null 2>&1 & echo started")  # a process the stop must end
     assert running.returncode == 0
     try:
         faults.stop_host(lab, "pc05")

@@ -118,3 +118,14 @@ def test_list_output_without_a_driver_asks_for_one() -> None:
     code, out, _ = run("--from", str(FIXTURES / "gpuexp-rtx-2080-super-linux-595.71.05-L.txt"),
                        "--os", "linux", "--driver", "595.71.05", "--format", "json")
     assert code == 0 and json.loads(out)["variant"] == "cu132"
+
+
+@needs_fixtures
+def test_the_readme_example_is_what_the_command_prints() -> None:
+    doc = (ROOT / "docs" / "planner.md").read_text(encoding="utf-8")
+    start = doc.index("$ labtorch plan --from nvidia-smi.txt --format json\n")
+    shown = doc[doc.index("\n", start) + 1:doc.index("```", start)]
+    code, out, _ = run("--from", str(FIXTURES / "issue-localgpt14-gtx1080ti-win-531.14-table"
+                                     "-partial.txt"), "--format", "json")
+    assert code == 0
+    assert json.loads(out) == json.loads(shown)

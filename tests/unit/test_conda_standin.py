@@ -277,6 +277,19 @@ def test_unavailable_python_fails_with_packages_not_found(lab: Lab) -> None:
     assert as_json["packages"] == ["python=3.99"]
 
 
+def test_failed_create_in_an_existing_directory_keeps_its_files(lab: Lab, tmp_path: Path
+                                                               ) -> None:
+    target = tmp_path / "had-files"
+    target.mkdir()
+    (target / "keep.txt").write_text("not conda's")
+    done = lab.conda("create", "-p", target, "python=3.11", "labnosuchpkg", "-y", "-q",
+                     PIP_NO_INDEX="1")
+    assert done.returncode == 1
+    assert "PackagesNotFoundError" in done.stderr and "  - labnosuchpkg\n" in done.stderr
+    assert (target / "keep.txt").read_text() == "not conda's"
+    assert not (target / "conda-meta").exists()
+
+
 def test_create_over_an_env_with_yes_replaces_it_silently(lab: Lab) -> None:
     lab.conda("create", "-n", "again", "python=3.11", "-y", "-q")
     stray = lab.prefix / "envs" / "again" / "stray.txt"

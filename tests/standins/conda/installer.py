@@ -90,7 +90,7 @@ HEADER = r"""#!/bin/sh
 # SHA256 of payload: __PAYLOAD_SHA256__
 #
 # __NOTE__
-# It replays the command line of conda/constructor's header.sh (see README.md there) and
+# It replays conda/constructor's header.sh command line (tests/standins/conda/README.md) and
 # installs the stand-in `conda` into a venv of the host's python3. The payload after line
 # @LINES@ is a base64 tar.gz.
 

@@ -32,7 +32,8 @@ ANACONDA_TOS_CHANNELS = ("https://repo.anaconda.com/pkgs/main", "https://repo.an
 
 
 def _marker() -> dict[str, Any]:
-    return json.loads(MARKER.read_text())
+    data: dict[str, Any] = json.loads(MARKER.read_text())
+    return data
 
 
 CONDA_VERSION: str = _marker()["conda_version"]

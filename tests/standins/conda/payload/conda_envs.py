@@ -84,19 +84,20 @@ def target_prefix(args: argparse.Namespace, ctx: Context, creating: bool = False
     """Resolve -n/-p like conda's context.target_prefix."""
     if getattr(args, "prefix", None):
         return Path(os.path.abspath(os.path.expanduser(args.prefix)))
-    name = getattr(args, "name", None)
+    name: str | None = getattr(args, "name", None)
     if name:
         if "/" in name:
             raise CondaValueError(f"Invalid environment name: {name!r}\n"
                                   "  Characters not allowed: ('/', ' ', ':', '#')")
         if name in ("base", "root"):
             return ROOT
-        for envs_dir in ctx["envs_dirs"]:
+        envs_dirs: list[str] = ctx["envs_dirs"]
+        for envs_dir in envs_dirs:
             candidate = Path(envs_dir) / name
             if is_environment(candidate):
                 return candidate
         if creating:
-            return Path(ctx["envs_dirs"][0]) / name
+            return Path(envs_dirs[0]) / name
         raise EnvironmentNameNotFound(name)
     if os.environ.get("CONDA_PREFIX"):
         return Path(os.environ["CONDA_PREFIX"])
@@ -191,7 +192,8 @@ def write_record(prefix: Path, name: str, version: str, channel_url: str) -> Non
 def channel_name(channel_url: str, ctx: Context) -> str:
     """The short name conda shows for a channel URL (e.g. conda-forge, pkgs/main)."""
     base = channel_url.rstrip("/")
-    for known in ctx["channels"]:
+    channels: list[str] = ctx["channels"]
+    for known in channels:
         if base in ctx.expand(known) and not re.match(r"^[a-z]+://", known):
             if known == "defaults":
                 return "/".join(base.rsplit("/", 2)[-2:])
@@ -256,6 +258,8 @@ def available_pythons() -> dict[str, Path]:
     for candidate in sorted(Path("/usr/bin").glob("python3.[0-9]*")):
         if not re.fullmatch(r"python3\.\d+", candidate.name) or not os.access(candidate, os.X_OK):
             continue
+        if os.path.realpath(candidate) == os.path.realpath(sys._base_executable):  # type: ignore[attr-defined]
+            continue  # the base's own interpreter, already listed
         try:
             out = subprocess.run([str(candidate), "-c",
                                   "import sys, venv; print('%d.%d.%d' % sys.version_info[:3])"],
@@ -337,7 +341,16 @@ def confirm(args: argparse.Namespace, message: str) -> None:
 
 def build_env(prefix: Path, python_choice: tuple[str, Path] | None,
               others: list[tuple[str, str]], channel_url: str, ctx: Context) -> list[str]:
-    """Make the env: a real venv of the chosen interpreter, real pip, pip-installed extras."""
+    """Make the env: a real venv of the chosen interpreter, real pip, pip-installed extras.
+
+    On failure it removes what it made: the whole prefix when it created it, else only
+    conda-meta (a directory that was there before keeps its files).
+    """
+    created_here = not prefix.exists()
+
+    def undo() -> None:
+        shutil.rmtree(prefix if created_here else prefix / "conda-meta", ignore_errors=True)
+
     (prefix / "conda-meta").mkdir(parents=True, exist_ok=True)
     history: list[str] = []
     if python_choice is None:
@@ -349,7 +362,7 @@ def build_env(prefix: Path, python_choice: tuple[str, Path] | None,
     run = subprocess.run([str(venv_python), "-m", "venv", "--without-pip", str(prefix)],
                          capture_output=True, text=True)
     if run.returncode != 0:
-        shutil.rmtree(prefix, ignore_errors=True)
+        undo()
         raise CondaError(f"could not create the environment's Python at {prefix}:\n{run.stderr}")
     (prefix / "conda-meta" / "history").touch()
     write_record(prefix, "python", version, channel_url)
@@ -359,7 +372,7 @@ def build_env(prefix: Path, python_choice: tuple[str, Path] | None,
     wants_pip = any(n == "pip" for n, _ in others) or ctx["add_pip_as_python_dependency"]
     extras = [(n, v) for n, v in others if n not in ("pip",)]
     if wants_pip:
-        _copy_pip(prefix)
+        _copy_pip(prefix, version)
         write_record(prefix, "pip", base_pip_version(), channel_url)
         history.append(f"+{channel_url.rsplit('/', 1)[-1]}/{SUBDIR}::pip-{base_pip_version()}-"
                        "labtorch_standin_0")
@@ -371,7 +384,7 @@ def build_env(prefix: Path, python_choice: tuple[str, Path] | None,
              "install", "--disable-pip-version-check", "--no-input", *requirements],
             capture_output=True, text=True)
         if pip_run.returncode != 0:
-            shutil.rmtree(prefix, ignore_errors=True)
+            undo()
             missing = [n + (f"={v}" if v else "") for n, v in extras]
             raise PackagesNotFoundError(missing, ctx.channel_urls())
         for key, (name, dist_version) in installed_dists(prefix).items():
@@ -382,7 +395,7 @@ def build_env(prefix: Path, python_choice: tuple[str, Path] | None,
     return history
 
 
-def _copy_pip(prefix: Path) -> None:
+def _copy_pip(prefix: Path, python_version: str) -> None:
     """Give the env the base's real pip (copied: venv's ensurepip takes ~6 s per env)."""
     import pip
 
@@ -395,7 +408,8 @@ def _copy_pip(prefix: Path) -> None:
         shutil.copytree(dist_info, target_sp / dist_info.name, dirs_exist_ok=True)
         (target_sp / dist_info.name / "INSTALLER").write_text("conda\n")
     python = prefix / "bin" / "python"
-    for script in ("pip", "pip3", f"pip{sys.version_info[0]}.{sys.version_info[1]}"):
+    major_minor = ".".join(python_version.split(".")[:2])
+    for script in ("pip", "pip3", f"pip{major_minor}"):
         path = prefix / "bin" / script
         path.write_text(f"#!{python}\n# labtorch conda stand-in: pip entry point\n"
                         "import sys\nfrom pip._internal.cli.main import main\n"
