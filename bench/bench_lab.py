@@ -18,6 +18,7 @@ Prints a Markdown table and writes it to bench/results/lab.md. Needs root (like 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import statistics
@@ -70,13 +71,14 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, nargs="+", default=[6, 30])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    control.up  # noqa: B018 - fail early on import problems
+    load = os.getloadavg()[0]
     columns = ["up", "up again", "floor default", "floor curve25519", "down"]
     lines = [
         "# Simulated lab: bring-up and SSH floor",
         "",
         f"Machine: {platform.node()}, {platform.machine()}, "
-        f"{len(__import__('os').sched_getaffinity(0))} CPUs; wall seconds; floor = parallel "
+        f"{len(os.sched_getaffinity(0))} CPUs, load average {load:.1f} at start (other jobs "
+        "on the machine slow every figure); wall seconds; floor = parallel "
         f"`ssh HOST true` over all hosts, median of {args.runs} runs "
         "(default kex: sntrup761x25519-sha512@openssh.com; curve25519: curve25519-sha256).",
         "",

@@ -133,8 +133,13 @@ class ArchList:
         """True when a GPU of ``cc`` gets kernels from this wheel (see :meth:`kernel_for`)."""
         return self.kernel_for(cc, ptx=ptx) is not None
 
-    def __str__(self) -> str:
+    @functools.cached_property
+    def text(self) -> str:
+        """The TORCH_CUDA_ARCH_LIST form, built once (plans print it in their reasons)."""
         return ";".join(f"{c}+PTX" if c in self.ptx else str(c) for c in self.cubins)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True, order=True)
@@ -202,6 +207,12 @@ class VariantBuild:
         """True when a GPU of ``cc`` gets kernels from this wheel."""
         return self.kernel_for(cc) is not None
 
+    def jit_only(self, cc: ComputeCapability) -> bool:
+        """True when a GPU of ``cc`` gets only PTX from this wheel (JIT-compiled by the driver,
+        which then must be at least as new as the toolkit that wrote the PTX)."""
+        kernel = self.kernel_for(cc)
+        return kernel is not None and kernel.endswith("(JIT)")
+
 
 @dataclass(frozen=True)
 class Patch:
@@ -211,6 +222,8 @@ class Patch:
     torchvision: Version
     torchaudio: Version
     torchaudio_any_build: bool = False
+    torchaudio_not_on: frozenset[str] = frozenset()
+    """Variants whose index carries no matching torchaudio (e.g. cu132 for 2.12-2.14)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -480,7 +493,8 @@ def _source(file: str, row: str, data: Mapping[str, Any]) -> str:
 _RELEASE_KEYS = ("torch", "python", "patches", "platforms", "variants", "pypi_default",
                  "conda_pytorch_channel", "note", "source")
 _VARIANT_KEYS = ("archs", "ptx_on", "platform_archs")
-_PATCH_KEYS = ("version", "torchvision", "torchaudio", "torchaudio_any_build")
+_PATCH_KEYS = ("version", "torchvision", "torchaudio", "torchaudio_any_build",
+               "torchaudio_not_on")
 
 
 def _releases(doc: Mapping[str, Any], drivers: DriverTable) -> tuple[Release, ...]:
@@ -540,6 +554,7 @@ def _patch(file: str, row: str, line: Version, data: Any) -> Patch:
         torchvision=_version(file, where, patch.get("torchvision"), "torchvision"),
         torchaudio=_version(file, where, patch.get("torchaudio"), "torchaudio"),
         torchaudio_any_build=bool(patch.get("torchaudio_any_build", False)),
+        torchaudio_not_on=frozenset(str(v) for v in patch.get("torchaudio_not_on") or ()),
     )
 
 

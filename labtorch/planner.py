@@ -68,22 +68,32 @@ class Candidate:
 
 
 def torch_specifier(spec: str) -> SpecifierSet:
-    """Read ``SitePolicy.torch``: "latest", a bare version ("2.7", "2.7.1") or a specifier.
+    """Read ``SitePolicy.torch``: "latest", a bare version ("2.7", "2.7.1", "2.7.*") or a specifier.
 
     >>> str(torch_specifier("2.7")), str(torch_specifier("2.7.1")), str(torch_specifier("latest"))
     ('==2.7.*', '==2.7.1', '')
-    >>> str(torch_specifier(">=2.5,<2.8"))
-    '<2.8,>=2.5'
+    >>> str(torch_specifier(">=2.5,<2.8")), str(torch_specifier("2.7.*"))
+    ('<2.8,>=2.5', '==2.7.*')
     >>> torch_specifier("2.x")
     Traceback (most recent call last):
     labtorch.errors.LabtorchError: torch spec '2.x' is not a version or specifier; ...
+    >>> torch_specifier("2.7.1+cu126")
+    Traceback (most recent call last):
+    labtorch.errors.LabtorchError: torch spec '2.7.1+cu126' names a build (+cu126); ...
     """
     text = spec.strip()
     if text in ("", "latest"):
         return SpecifierSet()
     try:
         if text[0].isdigit():
+            if text.endswith(".*"):
+                return SpecifierSet(f"=={text}")
             version = Version(text)
+            if version.local is not None:
+                raise LabtorchError(
+                    f"torch spec {spec!r} names a build (+{version.local})",
+                    fix=f"write {version.public}: the planner picks the build for each host",
+                )
             parts = len(version.release)
             return SpecifierSet(f"=={text}.*" if parts < 3 else f"=={text}")
         return SpecifierSet(text)
@@ -264,15 +274,29 @@ class Choice:
     minor_compat: bool
 
 
+def driver_floor(build: VariantBuild, ccs: Iterable[ComputeCapability], platform: Platform,
+                 policy: SitePolicy, data: Compat) -> tuple[DriverVersion, bool]:
+    """The driver ``build`` needs on a host with GPUs of ``ccs``, and whether a GPU needs JIT.
+
+    The site's reading (``policy.driver_floor``) applies, except that a GPU served only by PTX
+    needs the toolkit's own driver: the driver JIT-compiles the PTX and rejects PTX written by
+    a newer toolkit ("the provided PTX was compiled with an unsupported toolchain").
+    """
+    jit = any(build.jit_only(cc) for cc in ccs)
+    kind = "toolkit" if jit else policy.driver_floor
+    return data.drivers.floor(build.variant, _driver_os(platform), kind), jit
+
+
 def fits(build: VariantBuild, host: HostGpus, platform: Platform, policy: SitePolicy,
          data: Compat) -> str | None:
     """None when ``build`` runs on ``host``; otherwise why not, in plain words."""
     missing = [str(cc) for cc in sorted(set(host.ccs)) if not build.covers(cc)]
     if missing:
         return f"no kernels for CC {', '.join(missing)} (arch list {build.archs})"
-    floor = data.drivers.floor(build.variant, _driver_os(platform), policy.driver_floor)
+    floor, jit = driver_floor(build, host.ccs, platform, policy, data)
     if host.driver < floor:
-        return f"needs driver ≥ {floor}, host has {host.driver}"
+        why = " (its PTX is JIT-compiled by the driver)" if jit else ""
+        return f"needs driver ≥ {floor}{why}, host has {host.driver}"
     return None
 
 
@@ -292,15 +316,16 @@ def runs(build: VariantBuild, host: HostGpus, platform: Platform, policy: SitePo
          data: Compat) -> bool:
     """The fast form of :func:`fits`: True when ``build`` runs on ``host``."""
     return (all(build.covers(cc) for cc in host.ccs)
-            and host.driver >= data.drivers.floor(build.variant, _driver_os(platform),
-                                                  policy.driver_floor))
+            and host.driver >= driver_floor(build, host.ccs, platform, policy, data)[0])
 
 
 def choose(window: Iterable[Candidate], host: HostGpus, platform: Platform,
            policy: SitePolicy, data: Compat) -> Choice | None:
     """The newest candidate with a fitting build, and its build nearest the driver.
 
-    Patches of one release share its builds, so each release is judged once.
+    Patches of one release share its builds, so each release is judged once. When the site
+    wants torchaudio, a build whose index carries no torchaudio for that patch (cu132 for
+    2.12-2.14) is passed over for a fitting one that has it.
     """
     judged: Release | None = None
     for candidate in window:
@@ -309,11 +334,19 @@ def choose(window: Iterable[Candidate], host: HostGpus, platform: Platform,
         judged = candidate.release
         builds = candidate.release.builds.get(platform, ())
         fitting = [b for b in builds if runs(b, host, platform, policy, data)]
-        if fitting:
-            build, minor = nearest_to_driver(fitting, host.driver_cuda)
-            passed = tuple(f"{b.variant}: {fits(b, host, platform, policy, data)}"
-                           for b in builds if b not in fitting)
-            return Choice(candidate, build, passed, minor)
+        if not fitting:
+            continue
+        passed = [f"{b.variant}: {fits(b, host, platform, policy, data)}"
+                  for b in builds if b not in fitting]
+        missing_audio = candidate.patch.torchaudio_not_on
+        if policy.include_torchaudio and missing_audio:
+            with_audio = [b for b in fitting if b.variant not in missing_audio]
+            if with_audio:
+                passed += [f"{b.variant}: its index has no torchaudio {candidate.patch.torchaudio}"
+                           for b in fitting if b not in with_audio]
+                fitting = with_audio
+        build, minor = nearest_to_driver(fitting, host.driver_cuda)
+        return Choice(candidate, build, tuple(passed), minor)
     return None
 
 
@@ -340,35 +373,82 @@ def _choose_cached(key: _HostKey, platform: Platform, policy: SitePolicy,
     return choose(policy_window(policy, data), host, platform, policy, data)
 
 
-@functools.lru_cache(maxsize=4096)
 def why_cpu(window: Sequence[Candidate], host: HostGpus, platform: Platform,
             policy: SitePolicy, data: Compat) -> str:
-    """Explain, in the lab's words, why no GPU build in the window fits ``host``.
-
-    Remembered per (window, host): ``window`` is the cached tuple of :func:`policy_window`.
-    """
-    all_builds = _platform_builds(data, platform)
-    oldest = data.releases[-1].line
+    """Explain, in the lab's words, why no GPU build in the window fits ``host``."""
     unserved = [(n, c) for n, c in zip(host.names, host.ccs, strict=True)
-                if not any(b.covers(c) for b in all_builds)]
+                if not _served_ever(data, platform, c)]
     if unserved:
         gpus = ", ".join(f"{n} (CC {c})" for n, c in unserved)
-        return f"{gpus}: no PyTorch ≥{oldest} build for {platform} has kernels for it"
-    releases = {id(c.release): c.release for c in window}.values()
-    window_builds = [b for r in releases for b in r.builds.get(platform, ())]
-    covering = [b for b in window_builds if all(b.covers(c) for c in host.ccs)]
+        return (f"{gpus}: no PyTorch ≥{data.releases[-1].line} build for {platform} has "
+                f"kernels for it")
+    ccs = frozenset(host.ccs)
+    covering = [b for r in _window_releases(window) for b in r.builds.get(platform, ())
+                if all(b.covers(c) for c in ccs)]
     if not covering:
-        if not any(all(b.covers(c) for c in host.ccs) for b in all_builds):
+        serving = _releases_serving(data, platform, ccs)
+        if not serving:
             return (f"{host.described()}: no single PyTorch build has kernels for all of these "
                     f"GPUs together")
-        return (f"{host.described()}: no release allowed by torch {policy.torch!r} "
-                f"has a {platform} build with kernels for this host")
-    floors = sorted({(data.drivers.floor(b.variant, _driver_os(platform), policy.driver_floor),
-                      b.variant) for b in covering})
+        last = serving[0]
+        variants = ", ".join(_variants_serving(last, platform, ccs))
+        return (f"{host.described()}: the newest PyTorch with a {platform} build with kernels "
+                f"for it is torch {last.line} ({variants}), which torch {policy.torch!r} does "
+                f"not allow")
+    floors = sorted({(driver_floor(b, ccs, platform, policy, data)[0], b.variant)
+                     for b in covering})
     floor, variant = floors[0]
     return (f"driver {host.driver} is too old for every build with kernels for "
             f"{host.described()}: the lowest floor is {floor} ({variant}); update the driver "
             f"to ≥ {floor}")
+
+
+def too_new_for_policy(window: Sequence[Candidate], host: HostGpus, platform: Platform,
+                       policy: SitePolicy, data: Compat) -> LabtorchError | None:
+    """The error for a GPU newer than every release the policy allows, else None.
+
+    A CPU build is a fallback for hardware PyTorch has left behind, not for a site policy that
+    pins a torch older than the GPU: that policy is what must change (``--torch 2.5`` on an
+    RTX 5090, whose first kernels came with torch 2.7 cu128).
+    """
+    ccs = frozenset(host.ccs)
+    serving = _releases_serving(data, platform, ccs)
+    newest_allowed = window[0].release
+    if not serving or Version(serving[-1].line) <= Version(newest_allowed.line):
+        return None
+    first = serving[-1]
+    return LabtorchError(
+        f"{host.described()} is newer than every torch that {policy.torch!r} allows (newest "
+        f"allowed: {newest_allowed.line}); the first PyTorch with {platform} kernels for it is "
+        f"torch {first.line} ({', '.join(_variants_serving(first, platform, ccs))})",
+        fix=f"allow torch ≥{first.line} for this host (e.g. --torch '>={first.line}'), "
+            f"or plan it separately",
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _served_ever(data: Compat, platform: Platform, cc: ComputeCapability) -> bool:
+    """True when some build of some known release has kernels for ``cc`` on ``platform``."""
+    return any(b.covers(cc) for b in _platform_builds(data, platform))
+
+
+@functools.lru_cache(maxsize=1024)
+def _releases_serving(data: Compat, platform: Platform, ccs: frozenset[ComputeCapability]
+                      ) -> tuple[Release, ...]:
+    """Releases (newest first) with one ``platform`` build that has kernels for all ``ccs``."""
+    return tuple(r for r in data.releases if _variants_serving(r, platform, ccs))
+
+
+def _variants_serving(release: Release, platform: Platform,
+                      ccs: frozenset[ComputeCapability]) -> list[str]:
+    return [b.variant for b in release.builds.get(platform, ())
+            if all(b.covers(c) for c in ccs)]
+
+
+@functools.lru_cache(maxsize=64)
+def _window_releases(window: Sequence[Candidate]) -> tuple[Release, ...]:
+    """The distinct releases of a (cached) policy window, newest first."""
+    return tuple({id(c.release): c.release for c in window}.values())
 
 
 @functools.lru_cache(maxsize=16)
@@ -488,12 +568,41 @@ def plan_host(facts: GpuFacts, policy: SitePolicy, *, os: str | None = None,
     gpus = read_host(facts)
     if isinstance(gpus, str):
         return _cpu_plan(window[0], os_name, facts, policy, data, gpus, host)
+    jetson = jetson_reason(gpus)
+    if jetson is not None:
+        return _cpu_plan(window[0], os_name, facts, policy, data, jetson, host, gpus)
     gpus = with_driver_cuda(gpus, platform, data)
     choice = choose_in_policy(gpus, platform, policy, data)
     if choice is None:
+        error = too_new_for_policy(window, gpus, platform, policy, data)
+        if error is not None:
+            raise LabtorchError(error.what, host=host, fix=error.fix)
         return _cpu_plan(window[0], os_name, facts, policy, data,
                          why_cpu(window, gpus, platform, policy, data), host, gpus)
     return _gpu_plan(choice, gpus, os_name, platform, policy, data)
+
+
+# Jetson (Tegra) integrated GPUs: Nano/TX1 5.3, TX2 6.2, Xavier 7.2, Orin 8.7 (compat.md §4;
+# CUDA Programming Guide). JetPack ships its own CUDA and PyTorch; the aarch64 wheels of
+# download.pytorch.org are SBSA (server) builds that do not run on these iGPUs, although their
+# arch lists would seem to cover 7.2 and 8.7 by binary compatibility. Jetson Thor (11.0) is an
+# SBSA device under CUDA 13 and is served by the aarch64 cu13x wheels (RELEASE.md arch list).
+TEGRA_CCS = frozenset(ComputeCapability(*cc) for cc in ((5, 3), (6, 2), (7, 2), (8, 7)))
+
+
+def jetson_reason(gpus: HostGpus) -> str | None:
+    """Why a Jetson (Tegra iGPU) host gets no wheel from the PyTorch index, else None.
+
+    >>> jetson_reason(HostGpus(("Orin",), (ComputeCapability(8, 7),),
+    ...                        DriverVersion.parse("540.4.0"), None))[:32]
+    'Orin (CC 8.7) is a Jetson (Tegra'
+    """
+    tegra = [f"{n} (CC {c})" for n, c in zip(gpus.names, gpus.ccs, strict=True)
+             if c in TEGRA_CCS]
+    if not tegra:
+        return None
+    return (f"{', '.join(tegra)} is a Jetson (Tegra) integrated GPU: the PyTorch index has no "
+            f"wheels for JetPack; install NVIDIA's PyTorch for JetPack on this host instead")
 
 
 def _os_of(facts: GpuFacts, os: str | None, host: str | None) -> OsName:
@@ -516,7 +625,9 @@ def _platform(os_name: OsName, arch: str, host: str | None) -> Platform:
 def _gpu_plan(choice: Choice, gpus: HostGpus, os_name: OsName, platform: Platform,
               policy: SitePolicy, data: Compat) -> HostPlan:
     candidate, build = choice.candidate, choice.build
-    floor = data.drivers.floor(build.variant, _driver_os(platform), policy.driver_floor)
+    floor, jit = driver_floor(build, gpus.ccs, platform, policy, data)
+    reading = "toolkit reading: a GPU runs JIT-compiled PTX" if jit else \
+        f"{policy.driver_floor} reading"
     source = wheel_source(build.variant, policy, data)
     decider = gpus.lowest
     driver_cuda = gpus.driver_cuda
@@ -526,10 +637,10 @@ def _gpu_plan(choice: Choice, gpus: HostGpus, os_name: OsName, platform: Platfor
         f"torch {candidate.patch.version} is the newest release allowed by torch "
         f"{policy.torch!r} with a {platform} build that has kernels for this host and runs "
         f"on its driver",
-        f"{build.variant} (arch list {build.archs}) gives "
+        f"{build.variant} (arch list {build.archs}{_ptx_note(build)}) gives "
         + ", ".join(f"CC {cc} the {build.kernel_for(cc)}" for cc in sorted(set(gpus.ccs))),
         f"driver {gpus.driver} (CUDA {driver_cuda or 'unknown'}) meets the {build.variant} "
-        f"floor {floor} on {os_name} ({policy.driver_floor} reading)",
+        f"floor {floor} on {os_name} ({reading})",
         *(f"not {why}" for why in choice.passed_over),
         _python_reason(candidate, policy),
         f"wheels from {source.described}: {source.index_url}",
@@ -547,11 +658,19 @@ def _gpu_plan(choice: Choice, gpus: HostGpus, os_name: OsName, platform: Platfor
             f"{driver_cuda}: it runs through NVIDIA minor-version compatibility, where PTX JIT "
             f"and torch.compile/Triton can fail; update the driver to ≥ {toolkit} to be safe"
         )
-    requirements = pins(candidate.patch, build.variant, policy)
+    audio = policy.include_torchaudio and build.variant not in candidate.patch.torchaudio_not_on
+    if policy.include_torchaudio and not audio:
+        warnings.append(
+            f"torchaudio left out: the {build.variant} index carries no torchaudio for torch "
+            f"{candidate.patch.version} (pytorch/pytorch#193651); install it from another index "
+            f"yourself, or set include_torchaudio to false to silence this"
+        )
+    requirements = pins(candidate.patch, build.variant,
+                        policy if audio else dataclasses.replace(policy, include_torchaudio=False))
     return HostPlan(
         torch=str(candidate.patch.version),
         torchvision=str(candidate.patch.torchvision) if policy.include_torchvision else None,
-        torchaudio=str(candidate.patch.torchaudio) if policy.include_torchaudio else None,
+        torchaudio=str(candidate.patch.torchaudio) if audio else None,
         variant=build.variant,
         python=str(candidate.python),
         index_url=source.index_url,
@@ -564,6 +683,10 @@ def _gpu_plan(choice: Choice, gpus: HostGpus, os_name: OsName, platform: Platfor
         driver_version=str(gpus.driver),
         extra_index_url=source.extra_index_url,
     )
+
+
+def _ptx_note(build: VariantBuild) -> str:
+    return "; its PTX ships on Linux only" if build.archs.ptx and not build.ptx_available else ""
 
 
 def _cpu_plan(candidate: Candidate, os_name: OsName, facts: GpuFacts, policy: SitePolicy,
@@ -621,55 +744,109 @@ def gpu_versions(facts: GpuFacts, policy: SitePolicy, *, os: str | None = None,
                  arch: str = "x86_64", data: Compat | None = None) -> tuple[Version, ...] | None:
     """Every torch version in the policy window with a GPU build for this host, newest first.
 
-    None when the host can only get ``cpu`` whatever the version (no GPU, broken driver, ...).
+    None when the host can only get ``cpu`` whatever the version (no GPU, broken driver,
+    Jetson, ...). Raises LabtorchError for an impossible policy or an unknown OS.
     """
     data = data or load_data()
     platform = _platform(_os_of(facts, os, None), arch, None)
+    window = policy_window(policy, data)
     gpus = read_host(facts)
-    if isinstance(gpus, str):
+    if isinstance(gpus, str) or jetson_reason(gpus) is not None:
         return None
     gpus = with_driver_cuda(gpus, platform, data)
-    versions = tuple(c.patch.version for c in policy_window(policy, data)
-                     if choose((c,), gpus, platform, policy, data) is not None)
+    usable = {id(r) for r in _window_releases(window)
+              if any(runs(b, gpus, platform, policy, data) for b in r.builds.get(platform, ()))}
+    versions = tuple(c.patch.version for c in window if id(c.release) in usable)
     return versions or None
 
 
+@dataclass(frozen=True)
+class GroupPlan:
+    """The plans of a room: one ``HostPlan`` per host that could be planned, one
+    ``LabtorchError`` (naming the host) per host that could not. Every host is in one of the two.
+
+    ``torch`` is the version the GPU hosts share (None when no host has a GPU build).
+    """
+
+    plans: Mapping[str, HostPlan]
+    errors: Mapping[str, LabtorchError]
+    torch: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every host got a plan."""
+        return not self.errors
+
+
 def plan_group(hosts: Mapping[str, GpuFacts], policy: SitePolicy, *, os: str | None = None,
-               data: Compat | None = None) -> dict[str, HostPlan]:
+               data: Compat | None = None) -> GroupPlan:
     """Plan a room: the newest torch every GPU host can run, each host keeping its own variant.
 
     Hosts that can only get ``cpu`` do not hold the group back. When no single version suits
     every GPU host, the version suiting the most hosts wins and the others are planned alone,
-    with a warning that the group is split.
+    with a warning that the group is split. A host that cannot be planned (unknown OS, a GPU
+    newer than the policy allows, ``allow_cpu`` false, ...) lands in ``errors``: it never stops
+    the rest of the room.
+
+    >>> from labtorch.model import Gpu, GpuFacts, SitePolicy
+    >>> room = {"pc01": GpuFacts(os="linux", driver_version="570.124.06",
+    ...                          gpus=(Gpu("NVIDIA GeForce RTX 3090", compute_capability="8.6"),)),
+    ...         "pc02": GpuFacts(driver_version="570.124.06")}
+    >>> group = plan_group(room, SitePolicy())
+    >>> sorted(group.plans), str(group.errors["pc02"])
+    (['pc01'], "pc02: the host's OS is 'unknown'; pass --os linux or --os windows")
     """
     data = data or load_data()
-    options = {name: gpu_versions(f, policy, os=os, data=data) for name, f in hosts.items()}
+    errors: dict[str, LabtorchError] = {}
+    options: dict[str, tuple[Version, ...] | None] = {}
+    for name, facts in hosts.items():
+        try:
+            options[name] = gpu_versions(facts, policy, os=os, data=data)
+        except LabtorchError as err:
+            errors[name] = _naming(err, name)
     gpu_hosts = {name: set(v) for name, v in options.items() if v is not None}
-    if not gpu_hosts:
-        return {name: plan_host(f, policy, os=os, host=name, data=data)
-                for name, f in hosts.items()}
     counts: dict[Version, int] = {}
     for versions in gpu_hosts.values():
         for version in versions:
             counts[version] = counts.get(version, 0) + 1
-    chosen = max(counts, key=lambda v: (counts[v], v))
-    pinned = dataclasses.replace(policy, torch=f"=={chosen}")
+    chosen = max(counts, key=lambda v: (counts[v], v)) if counts else None
+    pinned = dataclasses.replace(policy, torch=f"=={chosen}") if chosen else policy
     plans: dict[str, HostPlan] = {}
     for name, facts in hosts.items():
-        if name in gpu_hosts and chosen not in gpu_hosts[name]:
-            alone = plan_host(facts, policy, os=os, host=name, data=data)
-            plans[name] = dataclasses.replace(alone, warnings=(
-                *alone.warnings,
-                f"group split: this host cannot run torch {chosen} on its GPU, which "
-                f"{counts[chosen]} of {len(gpu_hosts)} GPU hosts share; it gets torch "
-                f"{alone.torch} instead",
-            ))
+        if name in errors:
             continue
-        plan = plan_host(facts, pinned, os=os, host=name, data=data)
-        plans[name] = dataclasses.replace(plan, reasons=(
-            *plan.reasons,
-            f"group: torch {chosen} is the newest release "
-            + ("every GPU host of the group can run" if counts[chosen] == len(gpu_hosts)
-               else f"that {counts[chosen]} of {len(gpu_hosts)} GPU hosts can run"),
+        try:
+            plans[name] = _group_member(name, facts, policy, pinned, chosen, counts,
+                                        gpu_hosts, os, data)
+        except LabtorchError as err:
+            errors[name] = _naming(err, name)
+    return GroupPlan(plans, {n: errors[n] for n in hosts if n in errors},
+                     str(chosen) if chosen else None)
+
+
+def _group_member(name: str, facts: GpuFacts, policy: SitePolicy, pinned: SitePolicy,
+                  chosen: Version | None, counts: Mapping[Version, int],
+                  gpu_hosts: Mapping[str, set[Version]], os: str | None,
+                  data: Compat) -> HostPlan:
+    if chosen is None:
+        return plan_host(facts, policy, os=os, host=name, data=data)
+    if name in gpu_hosts and chosen not in gpu_hosts[name]:
+        alone = plan_host(facts, policy, os=os, host=name, data=data)
+        return dataclasses.replace(alone, warnings=(
+            *alone.warnings,
+            f"group split: this host cannot run torch {chosen} on its GPU, which "
+            f"{counts[chosen]} of {len(gpu_hosts)} GPU hosts share; it gets torch "
+            f"{alone.torch} instead",
         ))
-    return plans
+    plan = plan_host(facts, pinned, os=os, host=name, data=data)
+    return dataclasses.replace(plan, reasons=(
+        *plan.reasons,
+        f"group: torch {chosen} is the newest release "
+        + ("every GPU host of the group can run" if counts[chosen] == len(gpu_hosts)
+           else f"that {counts[chosen]} of {len(gpu_hosts)} GPU hosts can run"),
+    ))
+
+
+def _naming(err: LabtorchError, host: str) -> LabtorchError:
+    """``err`` with the host named (planner errors raised below plan_host may lack it)."""
+    return err if err.host == host else LabtorchError(err.what, host=host, fix=err.fix)

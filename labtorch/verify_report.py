@@ -253,7 +253,7 @@ def _variants_covering(plan: HostPlan, capability: tuple[int, int]) -> list[str]
             return []
         release = compat.load().release(f"{wanted.major}.{wanted.minor}")
         cc = compat.ComputeCapability(*capability)
-        platform = "windows" if plan.os == "windows" else "linux"
+        platform: compat.Platform = "windows" if plan.os == "windows" else "linux"
         return [b.variant for b in release.builds.get(platform, ()) if b.covers(cc)]
     except Exception:  # the hint is a courtesy: missing data never hides the real failure
         return []
@@ -437,7 +437,7 @@ def _check_matmul(matmul: Mapping[str, Any], devices: list[Mapping[str, Any]]) -
 def _check_nvml(nvml: Mapping[str, Any], devices: list[Mapping[str, Any]]) -> Check:
     if not nvml.get("imported"):
         return Check("nvml", "fail", "nvidia-ml-py is not installed in the env",
-                     "re-run the deploy (the env installs nvidia-ml-py)")
+                     "install it in the env: python -m pip install nvidia-ml-py")
     if not nvml.get("initialized"):
         error = str(nvml.get("error") or "")
         if _NO_DRIVER.search(error):

@@ -1,15 +1,19 @@
-"""The ``channels`` role: where conda and pip fetch from.
+"""The ``channels`` role: where conda and pip fetch from. Two deploys, run around the env role:
 
-Writes ``<prefix>/.condarc`` (the site's conda channels and mirror) into a conda install labtorch
-made, and ``<env>/pip.conf`` (the site's PyPI index, for this env only). Nothing in users' homes
-or /etc is touched. With ``labtorch_condarc_mode = "per-command"`` no ``.condarc`` is written and
-the env role passes ``--override-channels -c <mirror>`` instead, as in the manual recipe; the same
-happens for an adopted install, whose configuration is not labtorch's to change. The PyTorch
-wheel index is not configured here: the torch role passes the planned ``--index-url``.
+- :func:`conda_channels` (before the env exists): ``<prefix>/.condarc`` with the site's channels
+  and mirror, in the conda install labtorch made (replacing the installer's own ``.condarc``);
+- :func:`pip_index` (after the env exists): ``<env>/pip.conf`` with the site's PyPI index, for
+  this env only.
+
+Nothing in users' homes or /etc is touched. With ``labtorch_condarc_mode = "per-command"`` (or an
+adopted install, whose configuration is not labtorch's) no ``.condarc`` is written and conda
+commands get ``--override-channels -c <mirror>/<channel>`` (:func:`channel_args`), as in the manual
+recipe. The PyTorch wheel index is not configured here: the torch role passes the planned
+``--index-url``.
 
 Settings: ``labtorch_conda_channels`` (["conda-forge"]), ``labtorch_conda_channel_url`` (None:
-the mirror row's conda_cloud, or the channel names as-is), ``labtorch_condarc_mode``
-("persistent"), ``labtorch_pypi_index_url`` / ``labtorch_mirror``.
+the mirror row's conda_cloud), ``labtorch_condarc_mode`` ("persistent"),
+``labtorch_pypi_index_url`` / ``labtorch_mirror``.
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def _choice(data: Mapping[str, Any], key: str, choices: tuple[str, ...], host: str | None) -> str:
-    value = data.get(key, DEFAULTS[key])
+    value = data.get(key)
+    value = DEFAULTS[key] if value is None else value
     if value not in choices:
         raise LabtorchError(
             f"{key}={value!r} is not one of {', '.join(choices)}",

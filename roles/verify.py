@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from importlib import resources
 from typing import Any
 
@@ -110,9 +111,24 @@ def plan_document(plan: HostPlan, settings: Settings) -> dict[str, Any]:
     }
 
 
+_URL_PASSWORD = re.compile(r"(://[^/:@\s\"]+):[^@/\s\"]+@")
+
+
+def redact(text: str) -> str:
+    """Hide passwords in URLs (``https://user:pw@mirror/`` → ``https://user:***@mirror/``).
+
+    >>> redact('"index_url": "https://lab:s3cret@10.0.0.5/simple"')
+    '"index_url": "https://lab:***@10.0.0.5/simple"'
+    """
+    return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
 def plan_json(plan: HostPlan, settings: Settings) -> str:
-    """``plan.json``'s exact text (stable key order, so an unchanged plan is no change)."""
-    return json.dumps(plan_document(plan, settings), indent=2, sort_keys=True) + "\n"
+    """``plan.json``'s exact text (stable key order, so an unchanged plan is no change).
+
+    Index URLs keep no password: the record is readable by every user of the PC.
+    """
+    return redact(json.dumps(plan_document(plan, settings), indent=2, sort_keys=True)) + "\n"
 
 
 @deploy("labtorch: verify", data_defaults={**DEFAULTS, **VERIFY_DEFAULTS})

@@ -53,7 +53,7 @@ def unreachable_report(host: str, room: str, reason: str) -> HostReport:
     """A host that could not be checked at all."""
     return HostReport(host, room, (CheckResult(
         host, "reach", "unreachable", reason or "no answer",
-        "check that the PC is on and its SSH server runs (ssh HOST true)"),))
+        f"check that {host} is on and its SSH server answers (ssh {host} true)"),))
 
 
 def settings_error_report(host: str, room: str, error: LabtorchError) -> HostReport:

@@ -69,9 +69,15 @@ def _part(name: str) -> str:
 
 
 def prefix_expr(conda_prefix: str) -> str:
-    """A shell word for the prefix; ``~/x`` becomes ``"$HOME"/x`` so it expands on the host."""
-    if conda_prefix == "~" or conda_prefix.startswith("~/"):
-        return '"$HOME"' + shlex.quote(conda_prefix[1:]) if conda_prefix != "~" else '"$HOME"'
+    """A shell word for the prefix; ``~/x`` becomes ``"$HOME"/x`` so it expands on the host.
+
+    >>> prefix_expr("~/miniforge3"), prefix_expr("/opt/miniforge3")
+    ('"$HOME"/miniforge3', '/opt/miniforge3')
+    """
+    if conda_prefix == "~":
+        return '"$HOME"'
+    if conda_prefix.startswith("~/"):
+        return '"$HOME"' + shlex.quote(conda_prefix[1:])
     return shlex.quote(conda_prefix)
 
 

@@ -118,7 +118,8 @@ class History:
 
     def trend(self, inventory: str | None = None, last: int = 60) -> list[TrendPoint]:
         """Compliant and total hosts per room for each of the ``last`` runs, oldest first."""
-        where, args = "", ()
+        where = ""
+        args: tuple[str, ...] = ()
         if inventory is not None:
             where, args = "WHERE inventory = ?", (inventory,)
         runs = self._db.execute(

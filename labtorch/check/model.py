@@ -204,7 +204,7 @@ def worst(statuses: Any) -> Status:
 def room_summary(run: CheckRun, room: str) -> dict[str, int]:
     """Counts of host statuses in one room, plus ``total`` and ``compliant``."""
     hosts = [h for h in run.hosts if h.room == room]
-    counts = {status: 0 for status in STATUSES}
+    counts: dict[str, int] = {status: 0 for status in STATUSES}
     for host in hosts:
         counts[host.status] += 1
     counts["total"] = len(hosts)

@@ -76,7 +76,7 @@ def host_settings(host: Host, *, home: str = _HOME, os: str | None = None) -> Se
     Before the host answered, its home is a placeholder (a prefix there is sent as ``~/...``)
     and its OS is ``labtorch_os`` or "linux"; afterwards both come from the host itself.
     """
-    data = {name: host.data.get(name) for name in DEFAULTS}
+    data = {name: value for name in DEFAULTS if (value := host.data.get(name)) is not None}
     os_name = data.get("labtorch_os") or os or "linux"
     return Settings.from_data(data, host=host.name, home=home, os=os_name)
 

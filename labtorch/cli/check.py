@@ -13,12 +13,13 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 import click
 from rich.console import Console
 
 from labtorch.check import history, render, schedule
-from labtorch.check.model import CheckRun
+from labtorch.check.model import CheckRun, room_summary
 from labtorch.errors import LabtorchError
 
 _inventory_arg = click.argument(
@@ -55,15 +56,29 @@ def _console() -> Console:
               help="Hosts checked at once (default: pyinfra's, 20 × CPU cores).")
 @click.option("--connect-timeout", type=click.IntRange(min=1), default=10, show_default=True,
               help="Seconds to wait for a host's SSH connection before calling it unreachable.")
+@click.option("--testinfra", "with_testinfra", is_flag=True,
+              help="Also run the testinfra suite (tests/infra) over every host in parallel and "
+              "add its verdict as a column (slower: a round trip per assertion).")
 def check(inventory: Path, fix: bool, deploy_file: Path | None, json_out: Path | None,
           junit_out: Path | None, html_out: Path | None, reports_dir: Path | None,
-          no_history: bool, parallel: int | None, connect_timeout: int) -> None:
+          no_history: bool, parallel: int | None, connect_timeout: int,
+          with_testinfra: bool) -> None:
     """Re-check every host of INVENTORY: fresh facts, re-plan (a changed plan is drift) and the
     verification, one remote command per host, all hosts in parallel."""
-    from labtorch.check.run import run_check
+    from labtorch.check.run import fix_command, run_check
+
+    def checked() -> CheckRun:
+        run = run_check(inventory, parallel=parallel, connect_timeout=connect_timeout)
+        if with_testinfra:
+            from labtorch.check import testinfra
+
+            results = testinfra.run_suite(inventory, len(run.hosts))
+            run = testinfra.merge(run, results,
+                                  {h.host: fix_command(inventory, h.host) for h in run.hosts})
+        return run
 
     console = _console()
-    run = run_check(inventory, parallel=parallel, connect_timeout=connect_timeout)
+    run = checked()
     _show(console, run, quiet=json_out == Path("-"))
     if fix and run.drifted:
         _store(run, no_history, json_out=None, junit_out=None, html_out=None, reports_dir=None)
@@ -74,7 +89,7 @@ def check(inventory: Path, fix: bool, deploy_file: Path | None, json_out: Path |
         if rc != 0:
             click.echo(f"labtorch: the deploy exited {rc}; checking again to see what is left",
                        err=True)
-        run = run_check(inventory, parallel=parallel, connect_timeout=connect_timeout)
+        run = checked()
         _show(console, run, quiet=json_out == Path("-"))
     elif fix:
         _echo(console, "nothing to fix", quiet=json_out == Path("-"))
@@ -169,8 +184,8 @@ def schedule_cmd(inventory: Path | None, every: str, at: str, reports_dir: Path 
     command = (*_labtorch_argv(chosen), "check", str(inventory.resolve()),
                "--reports-dir", str(reports))
     environment = (("LABTORCH_STATE_DIR", str(history.state_dir().resolve())),)
-    sched = schedule.Schedule(name=name, command=command, workdir=Path.cwd(), every=every,
-                              at=at, environment=environment)  # type: ignore[arg-type]
+    sched = schedule.Schedule(name=name, command=command, workdir=Path.cwd(),
+                              every=cast(schedule.Every, every), at=at, environment=environment)
     if chosen == "windows":
         click.echo("Run this in an elevated prompt on the controller:")
         click.echo(schedule.schtasks_create(sched))
@@ -221,7 +236,7 @@ def _show(console: Console, run: CheckRun, quiet: bool) -> None:
         console.print(line, markup=False)
     summary = ", ".join(
         f"{room}: {s['compliant']}/{s['total']} compliant"
-        for room, s in ((r, render.room_summary(run, r)) for r in run.rooms))
+        for room, s in ((r, room_summary(run, r)) for r in run.rooms))
     console.print(summary or "no hosts", markup=False)
 
 

@@ -45,11 +45,13 @@ def up(state_dir: Path | None, count: int | None, room_file: Path | None) -> Non
     from labtorch.lab import control
 
     result = control.up(_state(state_dir), room_file=room_file, hosts=count)
-    click.echo(f"lab {result.name}: {len(result.hosts)} hosts up, mirror {result.mirror_urls['base']}")
+    base = result.mirror_urls["base"]
+    click.echo(f"lab {result.name}: {len(result.hosts)} hosts up, mirror {base}")
     if result.mirror.get("installer_note"):
         click.echo(f"note: {result.mirror['installer_note']}")
     click.echo(f"inventory:  {result.inventory}")
-    click.echo(f"ssh config: {result.ssh_config}   (ssh -F {result.ssh_config} {result.hosts[0].name})")
+    first = result.hosts[0].name
+    click.echo(f"ssh config: {result.ssh_config}   (ssh -F {result.ssh_config} {first})")
 
 
 @lab.command()
@@ -106,7 +108,8 @@ def fault(state_dir: Path | None, target: str, action: str, argument: str | None
     if target == "mirror":
         if action == "corrupt":
             if not argument:
-                raise LabtorchError("corrupt needs a file name", fix="e.g. fault mirror corrupt X.whl")
+                raise LabtorchError("corrupt needs a file name",
+                                    fix="e.g. labtorch lab fault mirror corrupt X.whl")
             faults.corrupt(current, argument)
         else:
             faults.mirror_mode(current, action)

@@ -23,7 +23,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,12 @@ def _locked(state_dir: Path) -> Iterator[None]:
 def _claim_block(state_dir: Path, previous: int | None) -> int:
     """A 127.77.<block>.0/24 no other live lab uses; stable for a given state directory."""
     REGISTRY.mkdir(parents=True, exist_ok=True)
+    with open(REGISTRY / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two labs coming up at once get different blocks
+        return _free_block(state_dir, previous)
+
+
+def _free_block(state_dir: Path, previous: int | None) -> int:
     start = previous or (int(hashlib.sha256(str(state_dir).encode()).hexdigest(), 16) % 200) + 20
     for offset in range(235):
         block = (start - 1 + offset) % 254 + 1
@@ -193,9 +199,13 @@ def _up(state_dir: Path, room_file: Path | None, count: int | None) -> Lab:
     mirror_address = f"127.77.{block}.254"
     urls = mirrormod.urls(mirror_address)
     mirror: dict[str, Any] = dict(old.mirror) if old else {}
+    mirrormod.link_installers(state_dir, installers)
+    config = mirrormod.server_config(state_dir, mirror_address, roots)
+    if _mirror_running(mirror) and mirrormod.needs_restart(state_dir, config):
+        _stop_mirror(mirror)
     if not _mirror_running(mirror):
         mirror = {"address": mirror_address, "port": mirrormod.MIRROR_PORT,
-                  "pid": mirrormod.start(state_dir, mirror_address, roots, installers)}
+                  "pid": mirrormod.start(state_dir, config)}
     mirror.update(urls=urls, installers_dir=str(installers), installer_note=installer_note,
                   config=str(state_dir / "mirror" / "config.json"))
 
@@ -239,7 +249,8 @@ def _mirror_running(mirror: dict[str, Any]) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"labtorch.lab.mirror_app" in cmdline and str(mirror.get("config", "")).encode() in cmdline
+    config = str(mirror.get("config", "")).encode()
+    return b"labtorch.lab.mirror_app" in cmdline and config in cmdline
 
 
 def _wait_mirror(lab: Lab, timeout: float = 20.0) -> None:
@@ -294,10 +305,8 @@ def _stop_mirror(mirror: dict[str, Any]) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
     while _mirror_running(mirror) and time.monotonic() < deadline:
-        try:
+        with suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.02)
     if _mirror_running(mirror):
         os.kill(pid, signal.SIGKILL)
@@ -329,10 +338,8 @@ def _wipe(state_dir: Path) -> None:
     for name in ("lab.json", "inventory.py", "ssh_config", "known_hosts", "id_ed25519",
                  "id_ed25519.pub", ".lock"):
         (state_dir / name).unlink(missing_ok=True)
-    try:
+    with suppress(OSError):
         state_dir.rmdir()
-    except OSError:
-        pass
 
 
 def status(state_dir: Path | None = None) -> dict[str, Any]:

@@ -4,7 +4,7 @@
 the values ``--query-gpu`` answers from, into a plain dict that the host's replaying
 ``nvidia-smi`` (``labtorch/lab/files/nvidia-smi``, stdlib only) reads from
 ``/etc/labtorch-lab/nvidia-smi.json``. Nothing here invents output: every form is a recorded file;
-``--query-gpu`` answers from a recorded csv, the recorded xml or a profile value with its source.
+``--query-gpu`` answers from a recorded csv, xml or -q output, or a profile value with its source.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _csv_values(text: str) -> list[dict[str, list[str]]]:
         cells = row.split(", ")
         if len(cells) != len(header):
             raise LabtorchError(f"recorded csv row has {len(cells)} cells for {len(header)} fields")
-        gpus.append({h.split(" [")[0]: [h, c] for h, c in zip(header, cells)})
+        gpus.append({h.split(" [")[0]: [h, c] for h, c in zip(header, cells, strict=False)})
     return gpus
 
 
@@ -97,12 +97,49 @@ def _xml_values(text: str) -> list[dict[str, list[str]]]:
         for field, (path, header) in _XML_FIELDS.items():
             text_value = gpu.findtext(path)
             if text_value is not None:
-                values[field] = [header, text_value.strip()]
+                value = text_value.strip()
+                values[field] = [header, "[N/A]" if value == "N/A" else value]
         temp = gpu.findtext("temperature/gpu_temp")
         if temp:
             values["temperature.gpu"] = ["temperature.gpu", temp.replace(" C", "").strip()]
         gpus.append(values)
     return gpus
+
+
+_Q_FIELDS = {  # "-q" label -> query field (labels of the GPU's own section)
+    "Product Name": "name", "Serial Number": "serial", "GPU UUID": "uuid",
+    "Bus Id": "pci.bus_id", "VBIOS Version": "vbios_version", "Performance State": "pstate",
+}
+_UNIT = re.compile(r"^[\d.]+ (MiB|W|MHz|%)$")
+
+
+def _q_values(text: str) -> list[dict[str, list[str]]]:
+    """A recorded ``-q`` output → per GPU, field → [header token, value]."""
+    driver, gpus, section = "[N/A]", [], ""
+    for line in text.splitlines():
+        label, sep, value = line.partition(":")
+        label, value = label.strip(), value.strip()
+        if re.match(r"GPU [0-9A-Fa-f]+:[0-9A-Fa-f:.]+$", line):
+            gpus.append({"index": ["index", str(len(gpus))]})
+        elif label == "Driver Version" and not gpus:
+            driver = value
+        elif not line.startswith(" " * 8) and not sep and label:
+            section = label
+        elif gpus and label in _Q_FIELDS and _Q_FIELDS[label] not in gpus[-1]:
+            gpus[-1][_Q_FIELDS[label]] = [_Q_FIELDS[label], value]
+        elif gpus and section == "FB Memory Usage" and label in ("Total", "Used", "Free"):
+            gpus[-1][f"memory.{label.lower()}"] = [f"memory.{label.lower()} [MiB]", value]
+    for gpu in gpus:
+        for pair in gpu.values():
+            pair[1] = "[N/A]" if pair[1] == "N/A" else pair[1]  # how --query-gpu prints it
+        gpu["driver_version"] = ["driver_version", driver]
+        gpu["count"] = ["count", str(len(gpus))]
+    return gpus
+
+
+def _header(field: str, value: str) -> list[str]:
+    unit = _UNIT.match(value)
+    return [f"{field} [{unit.group(1)}]" if unit else field, value]
 
 
 def replay_bundle(profile: Profile, fixtures: Path) -> dict[str, Any]:
@@ -132,11 +169,18 @@ def replay_bundle(profile: Profile, fixtures: Path) -> dict[str, Any]:
         gpus = _csv_values(_read(profile, profile.query, fixtures))
     elif "xml" in bundle["forms"]:
         gpus = _xml_values(bundle["forms"]["xml"])
+    elif "q" in bundle["forms"]:
+        gpus = _q_values(bundle["forms"]["q"])
     else:
-        gpus = [{}]
-    for gpu in gpus:
-        for field, value in profile.values.items():
-            gpu.setdefault(field, [field, value])
+        gpus = [{} for _ in profile.gpus] or [{}]
+    for index, gpu in enumerate(gpus):
+        gpu.setdefault("index", ["index", str(index)])
+        gpu.setdefault("count", ["count", str(len(gpus))])
+        if profile.driver:
+            gpu.setdefault("driver_version", ["driver_version", profile.driver])
+        own = profile.gpus[index] if index < len(profile.gpus) else {}
+        for field, value in {**profile.values, **own}.items():
+            gpu.setdefault(field, _header(field, value))
     bundle["gpus"] = gpus
     major = int(profile.driver.split(".")[0]) if profile.driver else 999
     # compute_cap was added to --query-gpu after R470 (../shared err-query-compute_cap fixture)

@@ -13,6 +13,9 @@ A host is a directory ``<state>/hosts/<name>/`` and one process tree::
 - ``/root``, ``/home``, ``/opt``, ``/usr/local``, ``/tmp``: per-host directories, empty at first.
 - ``/run``: a small private tmpfs. Hostname: the host's name.
 
+(The host directory is first bind-mounted at ``/run/labtorch-lab-host``, so that a state
+directory under /root or /tmp stays reachable while those are replaced; it is unmounted again.)
+
 Everything mounted lives only in the host's private mount namespace, so killing the host
 (``stop``) removes its mounts and processes at once; its directories keep what was installed,
 like a disk across a reboot. Addresses are loopback (127.77.<block>.<n>), so pip treats the
@@ -21,6 +24,7 @@ lab mirror as a secure origin without any trusted-host setting.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -116,7 +120,8 @@ def check_prerequisites() -> None:
     for tool, package in (("unshare", "util-linux"), ("ssh-keygen", "openssh-client"),
                           ("ssh", "openssh-client")):
         if shutil.which(tool) is None:
-            raise LabtorchError(f"{tool} is not installed", fix=f"run: apt-get install -y {package}")
+            raise LabtorchError(f"{tool} is not installed",
+                                fix=f"run: apt-get install -y {package}")
     if not Path("/usr/bin/python3").exists():
         raise LabtorchError("/usr/bin/python3 is missing (hosts run nvidia-smi and conda on it)",
                             fix="run: apt-get install -y python3 python3-venv")
@@ -235,7 +240,9 @@ def answers_ssh(address: str, port: int) -> bool:
     try:
         with socket.create_connection((address, port), timeout=0.2) as conn:
             conn.settimeout(1.0)
-            return conn.recv(4).startswith(b"SSH-")
+            greeting = conn.recv(4)
+            conn.sendall(b"SSH-2.0-labtorch-lab-probe\r\n")  # a polite client: no error logged
+            return greeting.startswith(b"SSH-")
     except OSError:
         return False
 
@@ -318,7 +325,5 @@ def _alive(pid: int) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -40,7 +40,7 @@ def host_data(lab: Lab) -> dict[str, dict[str, Any]]:
 
 
 def write_inventory(lab: Lab) -> None:
-    """Write ``<state>/inventory.py``: group ``lab`` (all hosts, with data), ``linux``, ``gpu_*``."""
+    """Write ``<state>/inventory.py``: groups ``lab`` (hosts with data), ``linux``, ``gpu_*``."""
     data = host_data(lab)
     families: dict[str, list[str]] = defaultdict(list)
     for h in lab.hosts:
@@ -63,7 +63,7 @@ def write_inventory(lab: Lab) -> None:
 
 def write_ssh_config(lab: Lab) -> None:
     """Write ``<state>/ssh_config`` for ``ssh -F <state>/ssh_config pc01``."""
-    blocks = [f"# OpenSSH client config of the simulated lab in {lab.state_dir} (labtorch lab up)\n"]
+    blocks = [f"# OpenSSH client config of the simulated lab in {lab.state_dir}\n"]
     for h in lab.hosts:
         blocks.append(f"Host {h.name}\n    HostName {h.address}\n    Port {h.port}\n")
     names = " ".join(h.name for h in lab.hosts)

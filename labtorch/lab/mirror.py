@@ -106,7 +106,7 @@ def _download(pypi: Path) -> None:
         raise LabtorchError(
             f"could not fetch the lab mirror's wheels into {pypi}: "
             f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'pip failed'}",
-            fix="check that PyPI is reachable once (the result is cached), or fill the cache by hand")
+            fix="PyPI must be reachable once (the result is cached); or fill the cache by hand")
     stamp.write_text(wanted)
 
 
@@ -162,21 +162,51 @@ def urls(address: str, port: int = MIRROR_PORT) -> dict[str, str]:
     }
 
 
-def start(state: Path, address: str, roots: dict[str, Path], installers: Path,
-          port: int = MIRROR_PORT) -> int:
-    """Start the mirror process for the lab in ``state``; returns its pid."""
+def link_installers(state: Path, installers: Path) -> None:
+    """Point ``<state>/mirror/installers`` at the current installer build (the served area).
+
+    A running mirror follows the link on every request, so ``up`` after the stand-in changed
+    serves the new installer without a restart.
+    """
+    link = state / "mirror" / "installers"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and link.resolve() == installers.resolve():
+        return
+    tmp = link.with_name("installers.new")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(installers)
+    tmp.replace(link)
+
+
+def server_config(state: Path, address: str, roots: dict[str, Path],
+                  port: int = MIRROR_PORT) -> str:
+    """The mirror process's config.json text for the lab in ``state``."""
+    mirror = state / "mirror"
+    config: dict[str, Any] = {
+        "address": address, "port": port, "control": str(mirror / "faults.json"),
+        "installers": str(mirror / "installers"),
+        "indexes": {prefix: str(root) for prefix, root in roots.items()},
+    }
+    return json.dumps(config, indent=2)
+
+
+def needs_restart(state: Path, config: str) -> bool:
+    """True when a running mirror was started with another config than ``config``."""
+    try:
+        return (state / "mirror" / "config.json").read_text() != config
+    except OSError:
+        return True
+
+
+def start(state: Path, config: str) -> int:
+    """Start the mirror process for the lab in ``state`` with ``config``; returns its pid."""
     mirror = state / "mirror"
     mirror.mkdir(parents=True, exist_ok=True)
     control = mirror / "faults.json"
     if not control.exists():
         control.write_text(json.dumps({"mode": "ok", "corrupt": []}))
-    config: dict[str, Any] = {
-        "address": address, "port": port, "control": str(control),
-        "installers": str(installers),
-        "indexes": {prefix: str(root) for prefix, root in roots.items()},
-    }
     config_file = mirror / "config.json"
-    config_file.write_text(json.dumps(config, indent=2))
+    config_file.write_text(config)
     log = open(mirror / "mirror.log", "ab")  # noqa: SIM115 - handed to the child process
     with log:
         proc = subprocess.Popen(

@@ -54,7 +54,8 @@ def static_files(root: Path) -> App:
         name = environ.get("PATH_INFO", "").lstrip("/")
         if not name:
             listing = "".join(f'<a href="{p.name}">{p.name}</a><br>\n'
-                              for p in sorted(root.iterdir()) if p.is_file())
+                              for p in sorted(root.iterdir())
+                              if p.is_file() and not p.name.startswith("."))
             body = f"<html><body>\n{listing}</body></html>\n".encode()
             start_response("200 OK", [("Content-Type", "text/html"),
                                       ("Content-Length", str(len(body)))])

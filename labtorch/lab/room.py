@@ -39,6 +39,7 @@ class Profile:
     forms: dict[str, str] = field(default_factory=dict)
     query: str | None = None
     values: dict[str, str] = field(default_factory=dict)
+    gpus: tuple[dict[str, str], ...] = ()
     error: str | None = None
     no_gpu: bool = False
     synthetic: bool = False
@@ -74,6 +75,7 @@ def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
             forms={str(k): str(v) for k, v in (row.get("forms") or {}).items()},
             query=row.get("query"),
             values={str(k): str(v) for k, v in (row.get("values") or {}).items()},
+            gpus=tuple({str(k): str(v) for k, v in gpu.items()} for gpu in row.get("gpus") or ()),
             error=row.get("error"),
             no_gpu=bool(row.get("no_gpu", False)),
             synthetic=bool(row.get("synthetic", False)),
@@ -96,7 +98,8 @@ def load_room(path: Path | None = None, *, hosts: int | None = None) -> Room:
         raise LabtorchError(f"room file {path} is not valid YAML: {err}") from err
     rows: list[Any] = raw.get("hosts") or []
     if not rows:
-        raise LabtorchError(f"room file {path} lists no hosts", fix="add 'hosts: [{name, profile}]'")
+        raise LabtorchError(f"room file {path} lists no hosts",
+                            fix="add 'hosts: [{name, profile}]'")
     profiles = load_profiles()
     specs: list[HostSpec] = []
     for i, row in enumerate(rows, 1):
@@ -116,12 +119,14 @@ def load_room(path: Path | None = None, *, hosts: int | None = None) -> Room:
             HostSpec(f"pc{i + 1:02d}", specs[i % len(specs)].profile) for i in range(hosts)
         ]
     if len(specs) > MAX_HOSTS:
-        raise LabtorchError(f"room file {path} has {len(specs)} hosts", fix=f"keep {MAX_HOSTS} or fewer")
+        raise LabtorchError(f"room file {path} has {len(specs)} hosts",
+                            fix=f"keep {MAX_HOSTS} or fewer")
     names = [s.name for s in specs]
     for name in names:
         if not _HOST_NAME.match(name):
             raise LabtorchError(f"room file {path}: host name {name!r} is not a valid hostname",
                                 fix="use lowercase letters, digits and '-'")
     if len(set(names)) != len(names):
-        raise LabtorchError(f"room file {path}: host names repeat", fix="give each host its own name")
+        raise LabtorchError(f"room file {path}: host names repeat",
+                            fix="give each host its own name")
     return Room(str(raw.get("name") or path.stem), tuple(specs))

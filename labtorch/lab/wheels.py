@@ -38,7 +38,8 @@ def relabel(source: Path, local: str, dest_dir: Path) -> Path:
     An empty ``local`` gives the plain public version (``torch-2.13.0``), as PyPI names it.
 
     Returns the new wheel's path; an existing one is reused (cache). Example:
-    ``relabel(Path("torch-2.13.0+cpu-cp311-...whl"), "cu126", d)`` → ``d/torch-2.13.0+cu126-...whl``.
+    ``relabel(Path("torch-2.13.0+cpu-cp311-...whl"), "cu126", d)``
+    → ``d/torch-2.13.0+cu126-cp311-...whl``.
     """
     name, version, rest = source.name.split("-", 2)
     public, _, old_local = version.partition("+")

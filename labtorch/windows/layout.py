@@ -58,17 +58,25 @@ def windows_settings(
     data: Mapping[str, Any], system: WindowsSystemInfo, *, host: str | None = None
 ) -> Settings:
     """:class:`Settings` for a Windows PC: the shared validation, Windows path defaults."""
-    settings = Settings.from_data(data, host=host, home=system.home, os="windows")
-    prefix = data.get("labtorch_conda_prefix")
-    if prefix is None:
-        prefix = default_prefix(settings.conda_flavor, settings.install_scope, system, host)
-    prefix = check_prefix(str(prefix), key="labtorch_conda_prefix", host=host).replace("/", "\\")
-    if not _WINDOWS_PATH.match(prefix) or _INSTALLER_REFUSES & set(prefix):
+    given = data.get("labtorch_conda_prefix")
+    if given is not None and not _WINDOWS_PATH.match(str(given).replace("/", "\\")):
         raise LabtorchError(
-            f"labtorch_conda_prefix={prefix!r} is not a Windows path the conda installer accepts",
+            f"labtorch_conda_prefix={given!r} is not a Windows path",
             host=host,
-            fix="set labtorch_conda_prefix for the windows group to a drive path without "
-            "^ % ! = , ( ), e.g. C:\\labtorch\\miniforge3 (inventory/group_data/windows.py)",
+            fix="set labtorch_conda_prefix for the windows group to a drive path such as "
+            "C:\\labtorch\\miniforge3 (inventory/group_data/windows.py), or leave it unset",
+        )
+    # validate every other setting with a placeholder prefix, then choose the real one
+    probe = given or f"{system.system_drive}\\labtorch\\miniforge3"
+    settings = Settings.from_data({**data, "labtorch_conda_prefix": probe}, host=host,
+                                  home=system.home, os="windows")
+    prefix = given or default_prefix(settings.conda_flavor, settings.install_scope, system, host)
+    prefix = check_prefix(str(prefix), key="labtorch_conda_prefix", host=host).replace("/", "\\")
+    if _INSTALLER_REFUSES & set(prefix):
+        raise LabtorchError(
+            f"labtorch_conda_prefix={prefix!r} has a character the conda installer refuses",
+            host=host,
+            fix="use a drive path without ^ % ! = , ( ), e.g. C:\\labtorch\\miniforge3",
         )
     return dataclasses.replace(settings, conda_prefix=prefix)
 

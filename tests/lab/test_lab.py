@@ -22,15 +22,15 @@ import pytest
 from labtorch.errors import LabtorchError
 from labtorch.lab import control, faults, hosts, wheels
 from labtorch.lab.gpu import REPLAY_SCRIPT, fixtures_dir, replay_bundle
-from labtorch.lab.room import Profile, load_room
+from labtorch.lab.room import Profile, load_profiles, load_room
 
-# host -> (profile's GPU name as the recording printed it, compute capability)
+# host -> (GPU names as recorded, driver, compute capability; None: the driver rejects the field)
 EXPECTED_GPUS = {
-    "pc01": ("Tesla P100-PCIE-16GB", "6.0"),
-    "pc02": ("NVIDIA GeForce RTX 2080 SUPER", "7.5"),
-    "pc03": ("NVIDIA GeForce RTX 3080", "8.6"),
-    "pc04": ("NVIDIA GeForce RTX 4080 SUPER", "8.9"),
-    "pc05": ("NVIDIA GeForce RTX 5080", "12.0"),
+    "pc01": (["GeForce GTX 1080 Ti", "GeForce GTX 1080 Ti"], "440.82", None),
+    "pc02": (["NVIDIA GeForce RTX 2080 SUPER"], "595.71.05", "7.5"),
+    "pc03": (["NVIDIA A10"], "550.90.12", "8.6"),
+    "pc04": (["NVIDIA GeForce RTX 4080 SUPER"], "595.71.05", "8.9"),
+    "pc05": (["NVIDIA GeForce RTX 5080"], "595.71.05", "12.0"),
 }
 
 
@@ -49,7 +49,7 @@ def test_hosts_option_cycles_through_the_room_profiles() -> None:
 def test_room_with_unknown_profile_names_the_file_and_the_choices(tmp_path: Path) -> None:
     room = tmp_path / "room.yaml"
     room.write_text("hosts:\n  - {name: a1, profile: volta-v100}\n")
-    with pytest.raises(LabtorchError, match=r"room.yaml: host #1 names unknown profile 'volta-v100'"):
+    with pytest.raises(LabtorchError, match=r"room.yaml: host #1 names unknown profile 'volta"):
         load_room(room)
 
 
@@ -74,8 +74,18 @@ def test_old_driver_rejects_compute_cap_field_like_the_real_one(tmp_path: Path) 
     assert named.stdout.strip() == "GeForce GTX 1080 Ti"
 
 
+def test_xml_recording_is_replayed_and_answers_queries(tmp_path: Path) -> None:
+    bundle = replay_bundle(load_profiles()["pascal-p100"], fixtures_dir())
+    xml = _run_replay(bundle, tmp_path, "-q", "-x")
+    assert xml.stdout == (fixtures_dir() / "netdata-tesla-p100-linux-510.47.03.xml").read_text()
+    query = _run_replay(bundle, tmp_path, "--query-gpu=name,memory.total,uuid,fan.speed",
+                        "--format=csv,noheader,nounits")
+    assert query.stdout.strip() == (
+        "Tesla P100-PCIE-16GB, 16384, GPU-d3da8716-eaab-75db-efc1-60e88e1cd55e, [N/A]")
+
+
 def test_unrecorded_form_fails_and_says_which_forms_exist(tmp_path: Path) -> None:
-    profile = load_room().hosts[0].profile  # pascal-p100: recorded as xml only
+    profile = load_profiles()["pascal-p100"]  # recorded as xml only
     result = _run_replay(replay_bundle(profile, fixtures_dir()), tmp_path, "-L")
     assert result.returncode == 2
     assert "no recorded output" in result.stderr and "xml" in result.stderr
@@ -146,11 +156,18 @@ def test_every_host_answers_over_ssh_as_itself(lab: control.Lab) -> None:
 @pytest.mark.xdist_group("lab")
 @pytest.mark.parametrize("host", sorted(EXPECTED_GPUS))
 def test_each_host_sees_its_own_gpu(lab: control.Lab, host: str) -> None:
-    result = lab.ssh(host, "nvidia-smi --query-gpu=name,compute_cap,driver_version "
+    names, driver, cc = EXPECTED_GPUS[host]
+    result = lab.ssh(host, "nvidia-smi --query-gpu=index,name,driver_version "
                            "--format=csv,noheader")
     assert result.returncode == 0, result.stdout + result.stderr
-    name, cc, _driver = result.stdout.strip().split(", ")
-    assert (name, cc) == EXPECTED_GPUS[host]
+    rows = [line.split(", ") for line in result.stdout.splitlines()]
+    assert rows == [[str(i), name, driver] for i, name in enumerate(names)]
+    capability = lab.ssh(host, "nvidia-smi --query-gpu=compute_cap --format=csv,noheader")
+    if cc is None:
+        assert capability.returncode == 2
+        assert capability.stdout.strip() == 'Field "compute_cap" is not a valid field to query.'
+    else:
+        assert capability.stdout.split() == [cc] * len(names)
 
 
 @pytest.mark.lab
@@ -162,8 +179,10 @@ def test_recorded_forms_are_replayed_byte_for_byte(lab: control.Lab) -> None:
         result = lab.ssh("pc02", f"nvidia-smi {args}")
         assert result.returncode == 0
         assert result.stdout == (fixtures / (stem + form)).read_text()
-    xml = lab.ssh("pc03", "nvidia-smi -q -x")
-    assert xml.stdout == (fixtures / "telegraf-rtx3080-linux-595.58.03.xml").read_text()
+    table = lab.ssh("pc01", "nvidia-smi")
+    assert table.stdout == (fixtures / "nvhtop-2x-gtx108x-linux-440.82-table.txt").read_text()
+    q = lab.ssh("pc03", "nvidia-smi -q")
+    assert q.stdout == (fixtures / "thamada-gls-a10-linux-550.90.12-q.txt").read_text()
 
 
 @pytest.mark.lab
@@ -265,7 +284,7 @@ def test_mirror_answers_500_then_recovers(lab: control.Lab) -> None:
     try:
         faults.mirror_mode(lab, "500")
         assert _status(url) == 500
-        pip = lab.ssh("pc02", f"python3 -m pip download -q --no-deps -d /tmp/dl "
+        pip = lab.ssh("pc02", f"python3 -m pip download -q --no-deps --retries 0 -d /tmp/dl "
                               f"--index-url {lab.mirror_urls['pypi']} mpmath")
         assert pip.returncode != 0
     finally:
@@ -325,7 +344,8 @@ def test_full_disk_refuses_writes_but_keeps_contents(lab: control.Lab) -> None:
 @pytest.mark.xdist_group("lab")
 def test_stopped_host_refuses_ssh_and_comes_back_with_its_files(lab: control.Lab) -> None:
     assert lab.ssh("pc05", "echo before > /root/survives").returncode == 0
-    running = lab.ssh("pc05", "nohup sleep 300 >/dev/null 2>&1 & echo started")  # a process the stop must end
+    # a process the stop must end
+    running = lab.ssh("pc05", "nohup sleep 300 >/dev/null 2>&1 & echo started")
     assert running.returncode == 0
     try:
         faults.stop_host(lab, "pc05")
@@ -351,7 +371,8 @@ def test_down_leaves_no_process_mount_or_namespace(lab: control.Lab) -> None:
     try:
         second = control.up(state, hosts=2)
         assert second.block != lab.block
-        assert second.ssh("pc02", "nvidia-smi -L").stdout.startswith("GPU 0: NVIDIA GeForce RTX 2080")
+        listed = second.ssh("pc02", "nvidia-smi -L").stdout
+        assert listed.startswith("GPU 0: NVIDIA GeForce RTX 2080")
         namespaces = {_mount_namespace(h) for h in second.hosts}
         faults.disk_full(second, "pc01")  # a mount inside a host must go too
         control.down(state)

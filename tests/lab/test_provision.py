@@ -3,6 +3,7 @@
 One scenario, in the order an admin lives it (each step needs the previous one; together they
 stay within the CI budget of one provisioning plus two re-runs):
 
+0. ``--dry``: the plan table and the pending changes, and no host changed;
 1. first run, with pc02 stopped in the middle of its conda install: every other host ends with
    exactly its planned torch build; the broken-driver host gets a CPU plan and a warning;
 2. pc02 back, second run: pc02 is repaired, the other hosts report no change;
@@ -33,9 +34,19 @@ pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
 
 
 def deploy(lab, *extra: str) -> subprocess.Popen:
+    """Start ``pyinfra [-y] --json inventory/lab.py deploy.py`` (``--dry`` runs without -y)."""
     env = {**os.environ, "LABTORCH_LAB_DIR": str(lab.state_dir)}
     return subprocess.Popen(
-        [sys.executable, "-m", "pyinfra", "-y", "--json", "inventory/lab.py", "deploy.py", *extra],
+        [
+            sys.executable,
+            "-m",
+            "pyinfra",
+            *([] if "--dry" in extra else ["-y"]),
+            "--json",
+            "inventory/lab.py",
+            "deploy.py",
+            *extra,
+        ],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -52,6 +63,15 @@ def finish(process: subprocess.Popen, limit: float = FIRST_RUN_LIMIT_S) -> tuple
 
 def hosts_with(results: dict, column: str) -> set[str]:
     return {h for op in results["results"]["operations"] for h in op[column]}
+
+
+def changed(results: dict) -> dict[str, list[str]]:
+    """``{operation name: hosts it changed}`` of a run's --json results."""
+    return {
+        op.get("name") or op["op_hash"]: sorted(op["success"])
+        for op in results["results"]["operations"]
+        if op["success"]
+    }
 
 
 def labtorch_dir(lab, name: str) -> Path:
@@ -93,6 +113,15 @@ def stop(lab, name: str) -> None:
 def test_room_is_provisioned_from_nothing_repaired_after_a_stopped_host_and_converges(lab):
     others = [h.name for h in lab.hosts if h.name != STOPPED]
 
+    code, results, log = finish(deploy(lab, "--dry"))
+    assert code == 0, log[-3000:]
+    assert "labtorch plan (nothing has changed yet)" in log
+    assert results["results"] is None
+    assert {h for op in results["plan"] for h in op["hosts_with_change"]} == {
+        h.name for h in lab.hosts
+    }
+    assert not any(labtorch_dir(lab, h.name).parent.exists() for h in lab.hosts)
+
     first = deploy(lab)
     wait_for_conda_install_to_start(lab, STOPPED, first)
     try:
@@ -117,9 +146,9 @@ def test_room_is_provisioned_from_nothing_repaired_after_a_stopped_host_and_conv
     assert code == 0, log[-3000:]
     assert installed_matches_plan(lab, STOPPED) == []
     assert STOPPED in hosts_with(results, "success")
-    assert hosts_with(results, "success") == {STOPPED}
+    assert hosts_with(results, "success") == {STOPPED}, changed(results)
 
     code, results, log = finish(deploy(lab))
     assert code == 0, log[-3000:]
-    assert results["results"]["totals"]["success"] == 0
+    assert results["results"]["totals"]["success"] == 0, changed(results)
     assert hosts_with(results, "no_change") == {h.name for h in lab.hosts}

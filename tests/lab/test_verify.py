@@ -109,6 +109,12 @@ def _pyinfra(inventory: Path, deploy: Path, *extra: str) -> tuple[int, dict, str
         result.stderr
 
 
+@pytest.fixture(scope="module")
+def first_run(room: Room) -> tuple[int, dict, str]:
+    """The first deploy of the verify role on both hosts: (exit code, --json results, log)."""
+    return _pyinfra(room.inventory, room.deploy)
+
+
 def _hosts_in(results: dict, column: str, operation: str) -> set[str]:
     return {host for op in results["results"]["operations"]
             if any(operation in name for name in [op.get("name", ""), *op.get("names", [])])
@@ -122,8 +128,9 @@ def _report(lab, name: str) -> tuple[dict, dict]:
     return json.loads(plan), json.loads(report)
 
 
-def test_verification_simulates_gpu_checks_and_fails_a_cpu_build_in_plain_words(lab, room):
-    code, results, log = _pyinfra(room.inventory, room.deploy)
+def test_verification_simulates_gpu_checks_and_fails_a_cpu_build_in_plain_words(
+        lab, room, first_run):
+    code, results, log = first_run
     relabelled, cpu_build = room.relabelled, room.cpu_build
 
     # the CPU build fails that host only, in plain words with the fix
@@ -150,9 +157,7 @@ def test_verification_simulates_gpu_checks_and_fails_a_cpu_build_in_plain_words(
     assert f"{relabelled}: verification simulated" in log
 
 
-def test_second_run_reports_zero_changes(lab, room):
-    # the first run may upload the plan and the script; the second must change nothing
-    _pyinfra(room.inventory, room.deploy, "--limit", room.relabelled)
+def test_second_run_reports_zero_changes(lab, room, first_run):
     code, results, _ = _pyinfra(room.inventory, room.deploy, "--limit", room.relabelled)
     assert code == 0
     totals = results["results"]["totals"]
@@ -164,10 +169,11 @@ SUITE_CHECKS = ("plan_record", "env_has_the_planned_python", "torch_has_the_plan
                 "kernel_spec", "verification_report")
 
 
-def test_testinfra_suite_passes_the_simulated_host_and_fails_the_cpu_build(lab, room, tmp_path):
+def test_testinfra_suite_passes_the_simulated_host_and_fails_the_cpu_build(
+        lab, room, first_run, tmp_path):
     """tests/infra run from the room's pyinfra inventory, limited to what these stand-in envs
-    have (they have no conda, .condarc or pip.conf: the end-to-end deploy checks those)."""
-    _pyinfra(room.inventory, room.deploy)  # leaves plan.json and verify.json on both hosts
+    have (they have no conda, .condarc or pip.conf: the end-to-end deploy checks those).
+    The first run left plan.json and verify.json on both hosts."""
     junit = tmp_path / "infra.xml"
     subprocess.run(
         [sys.executable, "-m", "pytest", "tests/infra", "--inventory", str(room.inventory),

@@ -38,10 +38,15 @@ def test_plan_from_a_saved_windows_table_output() -> None:
 
 @needs_fixtures
 def test_plan_from_a_linux_cuda_13_driver_with_a_turing_gpu() -> None:
-    code, out, _ = run("--from", str(FIXTURES / "gpuexp-rtx-2080-super-linux-595.71.05-table.txt"),
-                       "--format", "json")
+    saved = str(FIXTURES / "gpuexp-rtx-2080-super-linux-595.71.05-table.txt")
+    code, out, _ = run("--from", saved, "--format", "json", "--without-torchaudio")
     assert code == 0
     assert json.loads(out)["variant"] == "cu132"
+    # with torchaudio (the default) cu130: the cu132 index carries no torchaudio
+    code, out, _ = run("--from", saved, "--format", "json")
+    assert code == 0
+    plan = json.loads(out)
+    assert plan["variant"] == "cu130" and plan["torchaudio"] == "2.11.0"
 
 
 @needs_fixtures
@@ -116,7 +121,8 @@ def test_list_output_without_a_driver_asks_for_one() -> None:
     assert code == 2
     assert "prints no driver version" in err and "pass --driver" in err
     code, out, _ = run("--from", str(FIXTURES / "gpuexp-rtx-2080-super-linux-595.71.05-L.txt"),
-                       "--os", "linux", "--driver", "595.71.05", "--format", "json")
+                       "--os", "linux", "--driver", "595.71.05", "--format", "json",
+                       "--without-torchaudio")
     assert code == 0 and json.loads(out)["variant"] == "cu132"
 
 

@@ -6,11 +6,18 @@ wrapped in the markers the fact's one command prints around them.
 
 from __future__ import annotations
 
+import doctest
+import importlib
 from pathlib import Path
 
 import pytest
 
 from labtorch.facts.conda import parse_conda_installs, parse_env_packages
+from labtorch.facts.config import (
+    effective_conda_channels,
+    effective_pip_index,
+    parse_config_files,
+)
 from labtorch.facts.gpu import QUERY_FIELDS, QUERY_FIELDS_OLD, parse_gpu_output
 from labtorch.facts.system import free_mib_at, parse_system
 
@@ -115,3 +122,34 @@ def test_conda_installs_tell_complete_half_finished_and_foreign_apart():
 
 def test_env_packages_without_python_is_none():
     assert parse_env_packages("") is None
+
+
+def test_config_fact_orders_files_by_precedence_and_reports_the_winning_values():
+    text = (
+        "@@labtorch:file conda /etc/conda/.condarc@@\nchannels: [defaults]\n"
+        "@@labtorch:file conda /root/.condarc@@\nchannels: [conda-forge]\n"
+        "@@labtorch:file pip /etc/pip.conf@@\n[global]\nindex-url = https://a/simple\n"
+        "@@labtorch:file pip /root/.config/pip/pip.conf@@\n[install]\nindex-url = https://b/simple\n"
+        "@@labtorch:file pip /root/.pip/pip.conf@@\nnot ini at all\n"
+    )
+    files = parse_config_files(text)
+    assert [f.path for f in files][:2] == ["/etc/conda/.condarc", "/root/.condarc"]
+    assert effective_conda_channels(files) == ["conda-forge", "defaults"]
+    assert effective_pip_index(files) == "https://b/simple"
+    assert files[-1].error is not None
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "labtorch.facts.system",
+        "labtorch.facts.conda",
+        "labtorch.facts.config",
+        "labtorch.roles.settings",
+        "labtorch.roles.torch",
+        "labtorch.roles.env",
+    ],
+)
+def test_docstring_examples_hold(module):
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

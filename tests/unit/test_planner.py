@@ -51,14 +51,25 @@ def _table_cases() -> Iterator[tuple[str, str, str]]:
             yield cc, driver, "windows"
 
 
+# Jetson (Tegra) integrated GPUs: JetPack, not the PyTorch index (TX1/Nano, TX2, Xavier, Orin).
+TEGRA = {"5.3", "6.2", "7.2", "8.7"}
+
+
 def _fitting_versions(cc: ComputeCapability, driver: DriverVersion, os: str) -> list[Version]:
-    """Oracle: every torch version (Python ≤ 3.12 available) with a build that runs here."""
+    """Oracle: every torch version (Python ≤ 3.12 available) with a build that runs here.
+
+    A GPU reached only through PTX needs the toolkit's driver (the driver JIT-compiles it).
+    """
+    if str(cc) in TEGRA:
+        return []
     found = []
     for release in DATA.releases:
         if not any(p <= Version("3.12") for p in release.pythons):
             continue
         for build in release.builds.get(os, ()):
-            if build.covers(cc) and driver >= DATA.drivers.floor(build.variant, os, "minor"):
+            kernel = build.kernel_for(cc)
+            kind = "toolkit" if kernel and "PTX" in kernel else "minor"
+            if kernel and driver >= DATA.drivers.floor(build.variant, os, kind):
                 found += [p.version for p in release.patches]
     return found
 
@@ -79,7 +90,9 @@ def test_plan_has_kernels_meets_the_floor_and_misses_no_gpu_build(
         return
     _, build = build_of(plan)
     assert build.covers(capability)  # type: ignore[attr-defined]
-    assert DriverVersion.parse(driver) >= DATA.drivers.floor(plan.variant, os, "minor")
+    kernel = build.kernel_for(capability)  # type: ignore[attr-defined]
+    floor = DATA.drivers.floor(plan.variant, os, "toolkit" if "PTX" in kernel else "minor")
+    assert DriverVersion.parse(driver) >= floor
     assert Version(plan.torch) == max(fitting)  # the newest torch that fits
     assert any(a[0] == f"torch=={plan.torch}+{plan.variant}" for a in plan.install)
 
@@ -107,7 +120,7 @@ def test_gtx_1080_ti_on_a_12_8_driver_is_not_given_cu128_from_2_7() -> None:
     ("570.124.06", "linux", {"cu128"}),
     ("575.57.08", "linux", {"cu128", "cu129"}),
     ("580.95.05", "linux", {"cu130"}),
-    ("595.71.05", "linux", {"cu132"}),
+    ("595.71.05", "linux", {"cu130"}),  # cu132 has no torchaudio; see the torchaudio tests
     ("572.61", "windows", {"cu128"}),
     ("591.86", "windows", {"cu130"}),
 ])
@@ -119,11 +132,22 @@ def test_rtx_50_series_gets_cu128_or_newer_and_torch_2_7_or_newer(
     assert Version(plan.torch) >= Version("2.7")
 
 
-def test_rtx_50_series_never_gets_cu126_even_when_the_policy_pins_2_6() -> None:
-    plan = plan_host(host(("NVIDIA GeForce RTX 5070", "12.0"), driver="580.95.05"),
-                     SitePolicy(torch="2.6"))
+def test_rtx_50_series_with_a_policy_pinning_torch_2_5_is_an_error_naming_torch_2_7() -> None:
+    # Not a silent CPU plan: the GPU is newer than the policy, and the policy is what must change.
+    facts = host(("NVIDIA GeForce RTX 5070", "12.0"), driver="580.95.05")
+    for torch in ("2.5", "2.6", "==2.5.1", "<2.7"):
+        with pytest.raises(LabtorchError) as caught:
+            plan_host(facts, SitePolicy(torch=torch), host="pc09")
+        line = str(caught.value)
+        assert line.startswith("pc09: NVIDIA GeForce RTX 5070 (CC 12.0) is newer than every")
+        assert "torch 2.7 (cu128)" in line and "allow torch ≥2.7" in line, torch
+
+
+def test_k80_with_a_policy_above_its_last_release_gets_cpu_naming_torch_2_7() -> None:
+    plan = plan_host(host(("Tesla K80", "3.7"), driver="470.82.01"), SitePolicy(torch=">=2.8"))
     assert plan.variant == "cpu"
-    assert "torch '2.6'" in plan.warnings[0]
+    assert "the newest PyTorch with a linux build with kernels for it is torch 2.7 (cu118)" \
+        in plan.warnings[0]
 
 
 def test_k80_gets_cu118_and_torch_2_7_at_most() -> None:
@@ -200,9 +224,44 @@ def test_volta_keeps_cu128_only_while_2_8_to_2_10_carry_sm_70() -> None:
 
 def test_the_variant_nearest_the_driver_is_chosen() -> None:
     gpu = ("NVIDIA GeForce RTX 4090", "8.9")
-    assert plan_host(host(gpu, driver="595.71.05"), SitePolicy()).variant == "cu132"
-    assert plan_host(host(gpu, driver="580.95.05"), SitePolicy()).variant == "cu130"
-    assert plan_host(host(gpu, driver="570.124.06"), SitePolicy()).variant == "cu126"
+    policy = SitePolicy(include_torchaudio=False)
+    assert plan_host(host(gpu, driver="595.71.05"), policy).variant == "cu132"
+    assert plan_host(host(gpu, driver="580.95.05"), policy).variant == "cu130"
+    assert plan_host(host(gpu, driver="570.124.06"), policy).variant == "cu126"
+
+
+def test_torchaudio_wanted_steers_away_from_the_cu132_index_that_has_none() -> None:
+    plan = plan_host(host(("NVIDIA GeForce RTX 4090", "8.9"), driver="595.71.05"), SitePolicy())
+    assert (plan.torch, plan.variant, plan.torchaudio) == ("2.14.0", "cu130", "2.11.0")
+    assert "torchaudio==2.11.0" in plan.install[0]
+    assert any("not cu132: its index has no torchaudio 2.11.0" in r for r in plan.reasons)
+
+
+def test_torchaudio_is_left_out_with_a_warning_when_only_cu132_fits(tmp_path: Path) -> None:
+    data = _data_with(tmp_path, ('      linux: [cu126, cu130, cu132]\n',
+                                 '      linux: [cu126, cu132]\n'),
+                      ("pypi_default: {linux: cu130, windows: cpu, linux-aarch64",
+                       "pypi_default: {linux: cu132, windows: cpu, linux-aarch64"))
+    plan = plan_host(host(("NVIDIA GeForce RTX 5090", "12.0"), driver="595.71.05"),
+                     SitePolicy(), data=data)
+    assert (plan.variant, plan.torchaudio) == ("cu132", None)
+    assert not any(a.startswith("torchaudio") for a in plan.install[0])
+    assert any(w.startswith("torchaudio left out: the cu132 index") for w in plan.warnings)
+
+
+def _data_with(tmp_path: Path, *changes: tuple[str, str]):  # type: ignore[no-untyped-def]
+    """The packaged data with every ``old`` text of releases.yaml replaced by ``new``."""
+    root = resources.files("labtorch.data")
+    for name in ("releases.yaml", "drivers.yaml", "mirrors.yaml"):
+        (tmp_path / name).write_text(root.joinpath(name).read_text(encoding="utf-8"),
+                                     encoding="utf-8")
+    releases = tmp_path / "releases.yaml"
+    text = releases.read_text(encoding="utf-8")
+    for old, new in changes:
+        assert old in text
+        text = text.replace(old, new)
+    releases.write_text(text, encoding="utf-8")
+    return load_from(tmp_path)
 
 
 def test_minor_compatibility_is_used_with_a_warning_and_toolkit_floor_refuses_it() -> None:
@@ -326,6 +385,83 @@ def test_torchaudio_without_its_own_release_is_pinned_without_a_build_tag() -> N
     assert old.install[0][2] == "torchaudio==2.7.1+cu126"
 
 
+# ---------------------------------------------------------------- review: edge cases
+
+def test_a_gpu_reached_only_through_ptx_needs_the_toolkit_driver_not_the_minor_floor() -> None:
+    # A future CC 13.0 GPU runs only the compute_120 PTX, JIT-compiled by the driver: 580.65.06
+    # (CUDA 13.0 GA) is below the cu130 toolkit driver 580.95.05, so not cu130 but 2.8 cu129.
+    plan = plan_host(host(("future GPU", "13.0"), driver="580.65.06"), SitePolicy())
+    assert (plan.torch, plan.variant) == ("2.8.0", "cu129")
+    assert any("toolkit reading: a GPU runs JIT-compiled PTX" in r for r in plan.reasons)
+    newer = plan_host(host(("future GPU", "13.0"), driver="580.95.05"), SitePolicy())
+    assert (newer.torch, newer.variant) == ("2.14.0", "cu130")
+
+
+def test_windows_cu13x_serves_cc_12_1_by_cubin_but_never_leans_on_its_missing_ptx() -> None:
+    gb10 = plan_host(host(("NVIDIA GB10", "12.1"), driver="591.86", os="windows"), SitePolicy())
+    assert gb10.variant == "cu130"
+    assert any("CC 12.1 the sm_120 cubin" in r and "PTX ships on Linux only" in r
+               for r in gb10.reasons)
+    future = plan_host(host(("future GPU", "13.0"), driver="591.86", os="windows"), SitePolicy())
+    assert future.variant == "cpu"
+    assert "no PyTorch ≥1.12 build for windows has kernels for it" in future.warnings[0]
+
+
+@pytest.mark.parametrize("arch", ["aarch64", "x86_64"])
+def test_jetson_orin_gets_cpu_saying_jetpack_not_an_sbsa_wheel(arch: str) -> None:
+    plan = plan_host(host(("Orin (nvgpu)", "8.7"), driver="540.4.0"), SitePolicy(), arch=arch)
+    assert plan.variant == "cpu"
+    assert "Jetson (Tegra) integrated GPU" in plan.warnings[0]
+    assert "JetPack" in plan.warnings[0]
+
+
+def test_jetson_thor_and_gb10_on_aarch64_get_the_sbsa_cuda_13_wheel() -> None:
+    for name, cc in (("NVIDIA Jetson Thor", "11.0"), ("NVIDIA GB10", "12.1")):
+        plan = plan_host(host((name, cc), driver="580.95.05"), SitePolicy(), arch="aarch64")
+        assert (plan.torch, plan.variant) == ("2.14.0", "cu130"), name
+
+
+def test_a_gpu_whose_compute_capability_is_unknown_is_never_guessed() -> None:
+    plan = plan_host(host(("NVIDIA Mystery 9000", None), driver="580.95.05"), SitePolicy())
+    assert plan.variant == "cpu"
+    assert "NVIDIA Mystery 9000: its compute capability is unknown" in plan.warnings[0]
+    assert "add --compute-capability or a row to data/gpus.yaml" in plan.warnings[0]
+    with pytest.raises(LabtorchError, match="pc05: no GPU build fits: NVIDIA Mystery 9000"):
+        plan_host(host(("NVIDIA Mystery 9000", None)), SitePolicy(allow_cpu=False), host="pc05")
+
+
+def test_a_driver_without_a_cuda_version_is_planned_from_the_driver_table() -> None:
+    reported = plan_host(host(("NVIDIA GeForce RTX 3090", "8.6"), driver="560.35.05",
+                              cuda="12.6"), SitePolicy())
+    derived = plan_host(host(("NVIDIA GeForce RTX 3090", "8.6"), driver="560.35.05"),
+                        SitePolicy())
+    assert (derived.torch, derived.variant) == (reported.torch, reported.variant)
+    assert any("driver 560.35.05 (CUDA 12.6)" in r for r in derived.reasons)
+
+
+@pytest.mark.parametrize(("spec", "torch"), [
+    ("2.7", "2.7.1"), ("==2.7.0", "2.7.0"), ("2.7.*", "2.7.1"), (">=2.5,<2.8", "2.7.1"),
+    ("latest", "2.14.0"), (" ~=2.9.0 ", "2.9.1"),
+])
+def test_every_torch_spec_form_selects_the_release_it_names(spec: str, torch: str) -> None:
+    plan = plan_host(host(("NVIDIA GeForce RTX 3090", "8.6"), driver="580.95.05"),
+                     SitePolicy(torch=spec))
+    assert plan.torch == torch
+
+
+def test_a_torch_spec_naming_a_build_is_refused_with_the_version_to_write() -> None:
+    with pytest.raises(LabtorchError, match=r"names a build \(\+cu126\); write 2.7.1"):
+        plan_host(host(("NVIDIA GeForce RTX 3090", "8.6")), SitePolicy(torch="2.7.1+cu126"))
+
+
+def test_mig_partitions_plan_as_their_physical_gpu() -> None:
+    facts = GpuFacts(os="linux", driver_version="590.48.01", cuda_version="13.1",
+                     gpus=(Gpu("NVIDIA H100 80GB HBM3", compute_capability="9.0",
+                               mig_enabled=True),))
+    plan = plan_host(facts, SitePolicy())
+    assert (plan.torch, plan.variant) == ("2.14.0", "cu130")
+
+
 # ---------------------------------------------------------------- groups
 
 def test_group_gets_the_newest_torch_every_gpu_host_can_run_each_with_its_own_variant() -> None:
@@ -335,7 +471,9 @@ def test_group_gets_the_newest_torch_every_gpu_host_can_run_each_with_its_own_va
         "pc03": host(("NVIDIA GeForce GTX 1080 Ti", "6.1"), driver="580.95.05"),
         "pc04": GpuFacts(os="linux", error="no_driver", error_detail="NVIDIA-SMI has failed"),
     }
-    plans = plan_group(room, SitePolicy())
+    group = plan_group(room, SitePolicy())
+    plans = group.plans
+    assert group.ok and group.torch == "2.7.1"
     assert {p.torch for p in plans.values()} == {"2.7.1"}
     assert [plans[h].variant for h in ("pc01", "pc02", "pc03", "pc04")] == [
         "cu118", "cu128", "cu126", "cpu"]
@@ -359,7 +497,7 @@ def test_group_without_a_common_version_is_split_with_a_warning(tmp_path: Path) 
         "pc02": host(("NVIDIA GeForce RTX 5090", "12.0"), driver="580.95.05"),
         "pc03": host(("NVIDIA GeForce RTX 5080", "12.0"), driver="580.95.05"),
     }
-    plans = plan_group(room, SitePolicy(torch="<2.8"), data=data)
+    plans = plan_group(room, SitePolicy(torch="<2.8"), data=data).plans
     assert plans["pc02"].torch == plans["pc03"].torch == "2.7.1"
     assert (plans["pc01"].torch, plans["pc01"].variant) == ("2.6.0", "cu118")
     assert any("group split" in w for w in plans["pc01"].warnings)
@@ -367,5 +505,41 @@ def test_group_without_a_common_version_is_split_with_a_warning(tmp_path: Path) 
 
 
 def test_group_of_cpu_only_hosts_gets_the_newest_cpu_build() -> None:
-    plans = plan_group({"pc01": GpuFacts(os="windows", error="not_installed")}, SitePolicy())
-    assert plans["pc01"].variant == "cpu" and plans["pc01"].torch == "2.14.0"
+    group = plan_group({"pc01": GpuFacts(os="windows", error="not_installed")}, SitePolicy())
+    assert group.torch is None
+    assert group.plans["pc01"].variant == "cpu" and group.plans["pc01"].torch == "2.14.0"
+
+
+def test_one_bad_host_never_stops_the_rest_of_the_room() -> None:
+    room = {
+        "pc01": host(("NVIDIA GeForce RTX 3090", "8.6"), driver="570.124.06"),
+        "pc02": GpuFacts(driver_version="570.124.06"),  # OS unknown: an error for pc02 only
+        "pc03": host(("NVIDIA GeForce GT 730", "3.5"), driver="470.82.01"),  # cpu, not allowed
+        "pc04": host(("NVIDIA GeForce GTX 1080 Ti", "6.1"), driver="570.124.06", os="windows"),
+    }
+    group = plan_group(room, SitePolicy(allow_cpu=False))
+    assert not group.ok
+    assert list(group.plans) == ["pc01", "pc04"]
+    assert list(group.errors) == ["pc02", "pc03"]
+    assert str(group.errors["pc02"]).startswith("pc02: the host's OS is 'unknown'")
+    assert str(group.errors["pc03"]).startswith("pc03: no GPU build fits: NVIDIA GeForce GT 730")
+    assert group.plans["pc01"].torch == group.plans["pc04"].torch == group.torch
+
+
+def test_a_group_policy_pinning_a_torch_older_than_one_gpu_fails_only_that_host() -> None:
+    room = {
+        "pc01": host(("NVIDIA GeForce RTX 5090", "12.0"), driver="580.95.05"),
+        "pc02": host(("NVIDIA GeForce RTX 3090", "8.6"), driver="580.95.05"),
+    }
+    group = plan_group(room, SitePolicy(torch="2.6"))
+    assert list(group.plans) == ["pc02"] and group.plans["pc02"].torch == "2.6.0"
+    assert "pc01: NVIDIA GeForce RTX 5090 (CC 12.0) is newer than" in str(group.errors["pc01"])
+
+
+def test_an_impossible_policy_is_an_error_for_every_host_not_an_exception() -> None:
+    room = {"pc01": host(("NVIDIA GeForce RTX 3090", "8.6")),
+            "pc02": host(("Tesla T4", "7.5"))}
+    group = plan_group(room, SitePolicy(torch="2.14", python="3.8"))
+    assert not group.plans
+    assert [e.host for e in group.errors.values()] == ["pc01", "pc02"]
+    assert "no build for Python 3.8" in group.errors["pc01"].what

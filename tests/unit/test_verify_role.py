@@ -16,6 +16,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operations import run_ops
 from pyinfra.facts.files import MISSING
 
+from labtorch.facts.verify import parse_report
 from labtorch.model import HostPlan
 from labtorch.roles import verify as verify_role
 from labtorch.roles.settings import Settings
@@ -112,7 +113,7 @@ def test_bare_host_gets_plan_and_script_uploaded_before_the_run():
     uploads = [c for c in commands if c.startswith("chmod")]
     assert any("plan.json" in c for c in uploads)
     assert any("labtorch_verify.py" in c for c in uploads)
-    assert [i for i, c in enumerate(commands) if RUN in c][0] > max(
+    assert next(i for i, c in enumerate(commands) if RUN in c) > max(
         commands.index(c) for c in uploads)
     assert not failed
 
@@ -122,3 +123,22 @@ def test_verification_runs_once_at_execution_time_only(check_for_changes):
     commands, _ = run({RUN: [report("2.13.0+cu126", "12.6")], **on_host_files()},
                       check_for_changes=check_for_changes)
     assert sum(RUN in c for c in commands) == 1
+
+
+def test_plan_record_never_holds_an_index_password():
+    settings = Settings.from_data({}, host="pc01", home="/home/lab")
+    plan = HostPlan(torch="2.13.0", torchvision=None, torchaudio=None, variant="cu126",
+                    python="3.12", index_url="https://lab:s3cret@10.0.0.5/whl/cu126",
+                    install=(("torch==2.13.0+cu126", "--index-url",
+                              "https://lab:s3cret@10.0.0.5/whl/cu126"),))
+    text = verify_role.plan_json(plan, settings)
+    assert "s3cret" not in text
+    assert json.loads(text)["plan"]["index_url"] == "https://lab:***@10.0.0.5/whl/cu126"
+
+
+def test_report_parsing_takes_the_last_json_line_and_keeps_the_last_words_otherwise():
+    assert parse_report(["UserWarning: Failed to initialize NumPy", '{"schema": "x"}']) == {
+        "schema": "x"}
+    broken = parse_report(["Traceback (most recent call last):", "Illegal instruction"])
+    assert broken is not None and broken["error"].endswith("Illegal instruction")
+    assert parse_report([]) is None

@@ -4,5 +4,5 @@ if (-not (Test-Path -LiteralPath $Python -PathType Leaf)) {
     exit 0
 }
 $v = (& $Python -V 2>&1 | ForEach-Object { "$_" }) -join ' '
-$l = (& $Python -m pip list --format=json --disable-pip-version-check 2>$null) -join ''
+$l = (& $Python -m pip list '--format=json' --disable-pip-version-check 2>$null) -join ''
 Out-LabtorchJson @{ version = $v; pip = $l }

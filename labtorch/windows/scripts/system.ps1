@@ -1,7 +1,7 @@
 # Fact: what this PC is. Prints one JSON object (see labtorch.windows.facts.parse_system).
 $os = Get-CimInstance -ClassName Win32_OperatingSystem
 $drives = @(Get-CimInstance -ClassName Win32_LogicalDisk -Filter 'DriveType=3' | ForEach-Object {
-    @{ root = $_.DeviceID + '\'; free_mib = [int64][math]::Floor($_.FreeSpace / 1MB) }
+    @{ root = $_.DeviceID + '\'; free_mib = [int64][math]::Floor($_.FreeSpace / 1048576) }
 })
 $me = [Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()
 $admin = $me.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)

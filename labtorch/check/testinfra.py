@@ -1,0 +1,110 @@
+"""Optionally run the testinfra final-state suite (tests/infra) as part of a check.
+
+``labtorch check --testinfra`` runs ``pytest tests/infra --inventory INVENTORY -n N`` (every host
+in parallel, over OpenSSH) and folds its JUnit XML into the check as one more column,
+``testinfra``: per host, the worst outcome of its tests, with each failing test's message as the
+cause. The one-command gather already proves the same facts, so this is an independent second
+opinion, at testinfra's cost of one round trip per assertion (../shared/reference/lab-notes.md);
+it is off by default.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import labtorch
+from labtorch.check.model import CheckResult, CheckRun
+from labtorch.errors import LabtorchError
+
+_HOST_ID = re.compile(r"\[(?:[a-z]+://)?([^\]\s]+)\]$")
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """One test of the suite on one host: ``status`` is pass, fail or skipped."""
+
+    host: str
+    test: str
+    status: str
+    message: str = ""
+
+
+def suite_path() -> Path:
+    """tests/infra of the source tree labtorch runs from (it is not part of the wheel)."""
+    path = Path(labtorch.__file__).resolve().parents[1] / "tests" / "infra"
+    if not (path / "conftest.py").is_file():
+        raise LabtorchError(f"the testinfra suite is not at {path}",
+                            fix="run labtorch from its source tree to use --testinfra")
+    return path
+
+
+def run_suite(inventory: Path, hosts: int, suite: Path | None = None,
+              timeout: float = 3600) -> list[SuiteResult]:
+    """Run the suite over every host of ``inventory`` (``hosts`` xdist workers at most 8)."""
+    suite = suite or suite_path()
+    with tempfile.TemporaryDirectory(prefix="labtorch-testinfra-") as tmp:
+        junit = Path(tmp) / "junit.xml"
+        argv = [sys.executable, "-m", "pytest", str(suite), "--inventory",
+                str(inventory.resolve()), "-q", "-p", "no:cacheprovider",
+                f"--junitxml={junit}"]
+        workers = max(1, min(hosts, 8))
+        if workers > 1:
+            argv += ["-n", str(workers)]
+        done = subprocess.run(argv, cwd=suite.parents[1], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+        if not junit.is_file():
+            raise LabtorchError(
+                f"the testinfra suite did not run (exit {done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()[-400:]}",
+                fix=f"run it by hand: pytest {suite} --inventory {inventory}")
+        return parse_junit(junit.read_text(encoding="utf-8"))
+
+
+def parse_junit(text: str) -> list[SuiteResult]:
+    """Per host and test, from pytest's JUnit XML (test ids end in ``[ssh://HOST]``)."""
+    results = []
+    for case in ET.fromstring(text).iter("testcase"):
+        name = case.get("name") or ""
+        match = _HOST_ID.search(name)
+        if not match:
+            continue
+        test = name[: match.start()]
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        if problem is not None:
+            message = (problem.get("message") or problem.text or "").strip().splitlines()
+            results.append(SuiteResult(match.group(1), test, "fail",
+                                       message[0] if message else "failed"))
+        elif case.find("skipped") is not None:
+            results.append(SuiteResult(match.group(1), test, "skipped"))
+        else:
+            results.append(SuiteResult(match.group(1), test, "pass"))
+    return results
+
+
+def merge(run: CheckRun, results: list[SuiteResult], fix_for: dict[str, str]) -> CheckRun:
+    """The run with a ``testinfra`` cell added to every checked host that the suite tested."""
+    hosts = []
+    for report in run.hosts:
+        mine = [r for r in results if r.host == report.host]
+        if report.status == "unreachable" or not mine:
+            hosts.append(report)
+            continue
+        failed = [r for r in mine if r.status == "fail"]
+        if failed:
+            cell = CheckResult(report.host, "testinfra", "fail",
+                               "; ".join(f"{r.test}: {r.message}" for r in failed),
+                               fix_for.get(report.host, ""))
+        else:
+            passed = sum(r.status == "pass" for r in mine)
+            cell = CheckResult(report.host, "testinfra", "pass",
+                               detail=f"{passed} of {len(mine)} tests passed, the rest skipped")
+        hosts.append(replace(report, results=(*report.results, cell)))
+    return replace(run, hosts=tuple(hosts))

@@ -1,0 +1,71 @@
+"""Folding the testinfra suite's JUnit XML into a check run (`labtorch check --testinfra`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from labtorch.check import testinfra
+from labtorch.check.model import CheckResult, CheckRun, HostReport
+
+# A stand-in for tests/infra with testinfra's host ids, so pytest writes a real JUnit file.
+SUITE = '''
+import pytest
+
+HOSTS = ["ssh://pc01", "ssh://pc02"]
+
+@pytest.fixture(params=HOSTS, ids=HOSTS)
+def host(request):
+    return request.param
+
+def test_torch_has_the_planned_version_and_variant(host):
+    assert host != "ssh://pc02", "torch 2.13.0+cpu is installed, the plan wants 2.13.0+cu132"
+
+def test_kernel_spec_starts_the_envs_python(host):
+    pass
+
+def test_condarc_holds_the_planned_channels(host):
+    pytest.skip("per-command channels")
+'''
+
+
+def junit_from_pytest(tmp_path: Path) -> str:
+    (tmp_path / "test_suite.py").write_text(SUITE)
+    junit = tmp_path / "junit.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "-p", "no:xdist", f"--junitxml={junit}", "test_suite.py"],
+                   cwd=tmp_path, capture_output=True, check=False, timeout=120)
+    return junit.read_text()
+
+
+def test_parse_junit_gives_each_hosts_outcome_per_test(tmp_path: Path) -> None:
+    results = testinfra.parse_junit(junit_from_pytest(tmp_path))
+    outcome = {(r.host, r.test): r.status for r in results}
+    assert outcome == {
+        ("pc01", "test_torch_has_the_planned_version_and_variant"): "pass",
+        ("pc02", "test_torch_has_the_planned_version_and_variant"): "fail",
+        ("pc01", "test_kernel_spec_starts_the_envs_python"): "pass",
+        ("pc02", "test_kernel_spec_starts_the_envs_python"): "pass",
+        ("pc01", "test_condarc_holds_the_planned_channels"): "skipped",
+        ("pc02", "test_condarc_holds_the_planned_channels"): "skipped",
+    }
+    failure = next(r for r in results if r.status == "fail")
+    assert "torch 2.13.0+cpu is installed" in failure.message
+
+
+def test_merge_adds_a_testinfra_column_and_leaves_unreachable_hosts_alone(tmp_path: Path) -> None:
+    results = testinfra.parse_junit(junit_from_pytest(tmp_path))
+    run = CheckRun("2026-11-28T06:00:00Z", "room.py", (
+        HostReport("pc01", "r", (CheckResult("pc01", "reach", "pass"),)),
+        HostReport("pc02", "r", (CheckResult("pc02", "reach", "pass"),)),
+        HostReport("pc03", "r", (CheckResult("pc03", "reach", "unreachable", "down"),)),
+    ))
+    merged = testinfra.merge(run, results, {"pc02": "pyinfra room.py deploy.py --limit pc02 -y"})
+    cells = {h.host: {r.check: r for r in h.results} for h in merged.hosts}
+    assert cells["pc01"]["testinfra"].status == "pass"
+    assert cells["pc02"]["testinfra"].status == "fail"
+    assert "test_torch_has_the_planned_version_and_variant" in cells["pc02"]["testinfra"].cause
+    assert cells["pc02"]["testinfra"].fix.endswith("--limit pc02 -y")
+    assert "testinfra" not in cells["pc03"]
+    assert merged.exit_code == 1
