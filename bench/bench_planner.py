@@ -6,6 +6,9 @@ and light-the-torch do (the newest CUDA variant whose driver floor the driver me
 looking at the GPU). Besides the speed ratio it prints how many of the baseline's picks carry
 no kernels for the host's GPU: the failure the planner exists to prevent.
 
+It also plans the same hosts as rooms of 80 with ``plan_group`` (the newest torch every GPU
+host of a room can run; a host that cannot be planned lands in the room's errors).
+
     python bench/bench_planner.py [--hosts 10000] [--seed 7]
 """
 
@@ -19,13 +22,16 @@ from collections.abc import Sequence
 from labtorch.compat import Compat, ComputeCapability, DriverVersion, load
 from labtorch.gpus import all_gpus
 from labtorch.model import Gpu, GpuFacts, SitePolicy
-from labtorch.planner import plan_host
+from labtorch.planner import plan_group, plan_host
 
 DRIVERS = {
     "linux": ("418.40.04", "470.82.01", "525.60.13", "535.54.03", "550.54.14", "560.35.05",
               "570.124.06", "575.57.08", "580.95.05", "590.48.01", "595.71.05"),
     "windows": ("472.50", "528.33", "537.13", "551.61", "561.17", "572.61", "581.57", "591.86"),
 }
+
+
+ROOM = 80
 
 
 def draw_hosts(count: int, seed: int) -> list[GpuFacts]:
@@ -63,11 +69,14 @@ def has_kernels(facts: GpuFacts, line: str, variant: str, data: Compat) -> bool:
                for g in facts.gpus)
 
 
-def timed(label: str, hosts: Sequence[GpuFacts], plan: object) -> tuple[float, list[object]]:
+def timed(label: str, items: Sequence[object], plan: object, *, hosts: int | None = None
+          ) -> tuple[float, list[object]]:
+    """Run ``plan`` over ``items``; print hosts per second (``hosts``: how many they hold)."""
     start = time.perf_counter()
-    results = [plan(h) for h in hosts]  # type: ignore[operator]
+    results = [plan(h) for h in items]  # type: ignore[operator]
     seconds = time.perf_counter() - start
-    print(f"{label:<34} {len(hosts) / seconds:>10,.0f} hosts/s  ({seconds:.2f} s)")
+    count = len(items) if hosts is None else hosts
+    print(f"{label:<34} {count / seconds:>10,.0f} hosts/s  ({seconds:.2f} s)")
     return seconds, results
 
 
@@ -85,6 +94,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                               lambda h: driver_only_pick(h, data))
     planner_s, plans = timed("labtorch planner", hosts, lambda h: plan_host(h, policy))
     print(f"{'speed ratio planner / baseline':<34} {baseline_s / planner_s:>10.3f}")
+    rooms = [{f"pc{i:05d}": h for i, h in enumerate(hosts[start:start + ROOM], start)}
+             for start in range(0, len(hosts), ROOM)]
+    group_s, groups = timed(f"labtorch plan_group (rooms of {ROOM})", rooms,
+                            lambda r: plan_group(r, policy), hosts=len(hosts))
+    print(f"{'speed ratio plan_group / baseline':<34} {baseline_s / group_s:>10.3f}  "
+          f"({len(rooms)} rooms, "
+          f"{sum(len(g.errors) for g in groups):,} host errors)")  # type: ignore[attr-defined]
     wrong = sum(1 for h, p in zip(hosts, picks, strict=True)
                 if p is not None and not has_kernels(h, *p, data))  # type: ignore[misc]
     gpu_plans = sum(1 for p in plans if p.variant != "cpu")  # type: ignore[attr-defined]

@@ -14,9 +14,17 @@ The rules, in order:
 3. The newest torch in the window with a fitting variant wins; among its fitting variants the one
    nearest the driver (the newest CUDA not above the driver's CUDA; otherwise the oldest, which
    leans least on minor-version compatibility).
-4. No fitting variant, no GPU, or a broken driver: a ``cpu`` plan whose warning says why in plain
-   words (or an error when ``allow_cpu`` is false). Even ``cpu`` plans install from the PyTorch
-   CPU index: plain PyPI torch is never planned.
+   A GPU served only by PTX needs the toolkit's driver (the driver JIT-compiles it). With
+   torchaudio wanted, a variant whose index has no torchaudio (cu132 for 2.12-2.14) yields to
+   one that has it.
+4. No fitting variant, no GPU, a Jetson, an unknown compute capability or a broken driver: a
+   ``cpu`` plan whose warning says why in plain words (or an error when ``allow_cpu`` is false).
+   Even ``cpu`` plans install from the PyTorch CPU index: plain PyPI torch is never planned.
+5. A GPU newer than every release the policy allows is an error (the policy must change), not a
+   ``cpu`` plan.
+
+Pure lookups are memoized per process (``functools.lru_cache``): the packaged data never
+changes while it runs, and a room repeats a handful of (GPU, driver) pairs.
 
 >>> from labtorch.model import Gpu, GpuFacts, SitePolicy
 >>> facts = GpuFacts(os="linux", driver_version="570.124.06", cuda_version="12.8",
@@ -233,14 +241,14 @@ def read_host(facts: GpuFacts) -> HostGpus | str:
                     f"not in data/gpus.yaml), so no build can be shown to have kernels for it; "
                     f"add --compute-capability or a row to data/gpus.yaml")
         try:
-            ccs.append(ComputeCapability.parse(gpu.compute_capability))
+            ccs.append(_parse_cc(gpu.compute_capability))
         except ValueError:
             return f"{name}: compute capability {gpu.compute_capability!r} is not like '8.6'"
         names.append(name)
     if not facts.driver_version:
         return "the driver version is unknown, so no CUDA build can be shown to run"
     try:
-        driver = DriverVersion.parse(facts.driver_version)
+        driver = _parse_driver(facts.driver_version)
     except ValueError:
         return f"driver version {facts.driver_version!r} is not readable"
     return HostGpus(tuple(names), tuple(ccs), driver, _reported_cuda(facts.cuda_version))
@@ -251,9 +259,15 @@ def with_driver_cuda(gpus: HostGpus, platform: Platform, data: Compat) -> HostGp
     if gpus.driver_cuda is not None:
         return gpus
     derived = data.drivers.max_cuda(gpus.driver, _driver_os(platform))
-    return dataclasses.replace(gpus, driver_cuda=derived)
+    return HostGpus(gpus.names, gpus.ccs, gpus.driver, derived)
 
 
+# Facts repeat the same few strings across a room: parse each once (pure, so memoized).
+_parse_cc = functools.lru_cache(maxsize=256)(ComputeCapability.parse)
+_parse_driver = functools.lru_cache(maxsize=1024)(DriverVersion.parse)
+
+
+@functools.lru_cache(maxsize=256)
 def _reported_cuda(text: str | None) -> Version | None:
     try:
         return Version(text) if text else None
@@ -264,9 +278,12 @@ def _reported_cuda(text: str | None) -> Version | None:
 # --------------------------------------------------------------------------- variant choice
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Choice:
-    """The chosen release and build, with the builds of that release that were passed over."""
+    """The chosen release and build, with the builds of that release that were passed over.
+
+    Compared by identity: choices come from the cache of :func:`choose_in_policy`.
+    """
 
     candidate: Candidate
     build: VariantBuild
@@ -350,26 +367,19 @@ def choose(window: Iterable[Candidate], host: HostGpus, platform: Platform,
     return None
 
 
-@dataclass(frozen=True)
-class _HostKey:
-    """What the choice depends on (not the GPU names): a room repeats few of these."""
-
-    ccs: frozenset[ComputeCapability]
-    driver: DriverVersion
-    driver_cuda: Version | None
-
-
 def choose_in_policy(host: HostGpus, platform: Platform, policy: SitePolicy,
                      data: Compat) -> Choice | None:
     """:func:`choose` over the whole policy window, remembered per (GPUs, driver, policy)."""
-    key = _HostKey(frozenset(host.ccs), host.driver, host.driver_cuda)
-    return _choose_cached(key, platform, policy, data)
+    return _choose_cached(frozenset(host.ccs), host.driver, host.driver_cuda, platform, policy,
+                          data)
 
 
 @functools.lru_cache(maxsize=4096)
-def _choose_cached(key: _HostKey, platform: Platform, policy: SitePolicy,
+def _choose_cached(ccs: frozenset[ComputeCapability], driver: DriverVersion,
+                   driver_cuda: Version | None, platform: Platform, policy: SitePolicy,
                    data: Compat) -> Choice | None:
-    host = HostGpus((), tuple(sorted(key.ccs)), key.driver, key.driver_cuda)
+    """What the choice depends on (not the GPU names): a room repeats few of these."""
+    host = HostGpus((), tuple(sorted(ccs)), driver, driver_cuda)
     return choose(policy_window(policy, data), host, platform, policy, data)
 
 
@@ -382,25 +392,34 @@ def why_cpu(window: Sequence[Candidate], host: HostGpus, platform: Platform,
         gpus = ", ".join(f"{n} (CC {c})" for n, c in unserved)
         return (f"{gpus}: no PyTorch ≥{data.releases[-1].line} build for {platform} has "
                 f"kernels for it")
-    ccs = frozenset(host.ccs)
+    text = _why_cpu_shared(window, frozenset(host.ccs), host.driver, platform, policy, data)
+    return text.replace(_GPUS, host.described())
+
+
+_GPUS = "\x00gpus\x00"
+"""Stands for the host's GPU list in :func:`_why_cpu_shared` texts."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _why_cpu_shared(window: Sequence[Candidate], ccs: frozenset[ComputeCapability],
+                    driver: DriverVersion, platform: Platform, policy: SitePolicy,
+                    data: Compat) -> str:
+    """:func:`why_cpu` for GPUs that some build serves, with ``_GPUS`` for their names."""
     covering = [b for r in _window_releases(window) for b in r.builds.get(platform, ())
                 if all(b.covers(c) for c in ccs)]
     if not covering:
         serving = _releases_serving(data, platform, ccs)
         if not serving:
-            return (f"{host.described()}: no single PyTorch build has kernels for all of these "
-                    f"GPUs together")
+            return f"{_GPUS}: no single PyTorch build has kernels for all of these GPUs together"
         last = serving[0]
         variants = ", ".join(_variants_serving(last, platform, ccs))
-        return (f"{host.described()}: the newest PyTorch with a {platform} build with kernels "
-                f"for it is torch {last.line} ({variants}), which torch {policy.torch!r} does "
-                f"not allow")
+        return (f"{_GPUS}: the newest PyTorch with a {platform} build with kernels for it is "
+                f"torch {last.line} ({variants}), which torch {policy.torch!r} does not allow")
     floors = sorted({(driver_floor(b, ccs, platform, policy, data)[0], b.variant)
                      for b in covering})
     floor, variant = floors[0]
-    return (f"driver {host.driver} is too old for every build with kernels for "
-            f"{host.described()}: the lowest floor is {floor} ({variant}); update the driver "
-            f"to ≥ {floor}")
+    return (f"driver {driver} is too old for every build with kernels for {_GPUS}: the lowest "
+            f"floor is {floor} ({variant}); update the driver to ≥ {floor}")
 
 
 def too_new_for_policy(window: Sequence[Candidate], host: HostGpus, platform: Platform,
@@ -597,10 +616,10 @@ def jetson_reason(gpus: HostGpus) -> str | None:
     ...                        DriverVersion.parse("540.4.0"), None))[:32]
     'Orin (CC 8.7) is a Jetson (Tegra'
     """
+    if TEGRA_CCS.isdisjoint(gpus.ccs):
+        return None
     tegra = [f"{n} (CC {c})" for n, c in zip(gpus.names, gpus.ccs, strict=True)
              if c in TEGRA_CCS]
-    if not tegra:
-        return None
     return (f"{', '.join(tegra)} is a Jetson (Tegra) integrated GPU: the PyTorch index has no "
             f"wheels for JetPack; install NVIDIA's PyTorch for JetPack on this host instead")
 
@@ -624,22 +643,31 @@ def _platform(os_name: OsName, arch: str, host: str | None) -> Platform:
 
 def _gpu_plan(choice: Choice, gpus: HostGpus, os_name: OsName, platform: Platform,
               policy: SitePolicy, data: Compat) -> HostPlan:
+    shared = _gpu_plan_shared(choice, gpus.ccs, gpus.driver, gpus.driver_cuda, os_name, platform,
+                              policy, data)
+    first = (f"GPUs: {gpus.described()}; the lowest compute capability "
+             f"({shared.min_compute_capability}) decides"
+             if len(gpus.names) > 1 else f"GPU: {gpus.described()}")
+    return _for_host(shared, (first, *shared.reasons, *_branch_notes(gpus, data)), gpus.names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _gpu_plan_shared(choice: Choice, ccs: tuple[ComputeCapability, ...], driver: DriverVersion,
+                     driver_cuda: Version | None, os_name: OsName, platform: Platform,
+                     policy: SitePolicy, data: Compat) -> HostPlan:
+    """The plan every host with this choice gets, without its GPU names (a room repeats it)."""
     candidate, build = choice.candidate, choice.build
-    floor, jit = driver_floor(build, gpus.ccs, platform, policy, data)
+    floor, jit = driver_floor(build, ccs, platform, policy, data)
     reading = "toolkit reading: a GPU runs JIT-compiled PTX" if jit else \
         f"{policy.driver_floor} reading"
     source = wheel_source(build.variant, policy, data)
-    decider = gpus.lowest
-    driver_cuda = gpus.driver_cuda
     reasons = [
-        f"GPUs: {gpus.described()}; the lowest compute capability ({decider}) decides"
-        if len(gpus.names) > 1 else f"GPU: {gpus.described()}",
         f"torch {candidate.patch.version} is the newest release allowed by torch "
         f"{policy.torch!r} with a {platform} build that has kernels for this host and runs "
         f"on its driver",
         f"{build.variant} (arch list {build.archs}{_ptx_note(build)}) gives "
-        + ", ".join(f"CC {cc} the {build.kernel_for(cc)}" for cc in sorted(set(gpus.ccs))),
-        f"driver {gpus.driver} (CUDA {driver_cuda or 'unknown'}) meets the {build.variant} "
+        + ", ".join(f"CC {cc} the {build.kernel_for(cc)}" for cc in sorted(set(ccs))),
+        f"driver {driver} (CUDA {driver_cuda or 'unknown'}) meets the {build.variant} "
         f"floor {floor} on {os_name} ({reading})",
         *(f"not {why}" for why in choice.passed_over),
         _python_reason(candidate, policy),
@@ -649,7 +677,6 @@ def _gpu_plan(choice: Choice, gpus: HostGpus, os_name: OsName, platform: Platfor
     if pypi_default and pypi_default != build.variant:
         reasons.append(f"plain `pip install torch` from PyPI would give the {pypi_default} build "
                        f"on {platform}, so the {build.variant} index is named explicitly")
-    reasons += _branch_notes(gpus, data)
     warnings: list[str] = []
     if choice.minor_compat:
         toolkit = data.drivers.floor(build.variant, _driver_os(platform), "toolkit")
@@ -678,10 +705,20 @@ def _gpu_plan(choice: Choice, gpus: HostGpus, os_name: OsName, platform: Platfor
         reasons=tuple(reasons),
         warnings=tuple(warnings),
         os=os_name,
-        min_compute_capability=str(decider),
-        gpus=gpus.names,
-        driver_version=str(gpus.driver),
+        min_compute_capability=str(min(ccs)),
+        driver_version=str(driver),
         extra_index_url=source.extra_index_url,
+    )
+
+
+def _for_host(shared: HostPlan, reasons: tuple[str, ...], gpus: tuple[str, ...]) -> HostPlan:
+    """``shared`` with this host's reasons and GPU names."""
+    return HostPlan(
+        torch=shared.torch, torchvision=shared.torchvision, torchaudio=shared.torchaudio,
+        variant=shared.variant, python=shared.python, index_url=shared.index_url,
+        install=shared.install, reasons=reasons, warnings=shared.warnings, os=shared.os,
+        min_compute_capability=shared.min_compute_capability, gpus=gpus,
+        driver_version=shared.driver_version, extra_index_url=shared.extra_index_url,
     )
 
 
@@ -695,13 +732,28 @@ def _cpu_plan(candidate: Candidate, os_name: OsName, facts: GpuFacts, policy: Si
     if not policy.allow_cpu:
         raise LabtorchError(f"no GPU build fits: {why}", host=host,
                             fix="fix the cause above, or set allow_cpu to accept a CPU build")
+    shared = _cpu_plan_shared(candidate, os_name, policy, data)
+    return HostPlan(
+        torch=shared.torch, torchvision=shared.torchvision, torchaudio=shared.torchaudio,
+        variant="cpu", python=shared.python, index_url=shared.index_url, install=shared.install,
+        reasons=shared.reasons, warnings=(f"CPU build planned: {why}",), os=os_name,
+        min_compute_capability=str(gpus.lowest) if gpus else None,
+        gpus=tuple(g.name or f"GPU {i}" for i, g in enumerate(facts.gpus)),
+        driver_version=facts.driver_version, extra_index_url=shared.extra_index_url,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _cpu_plan_shared(candidate: Candidate, os_name: OsName, policy: SitePolicy,
+                     data: Compat) -> HostPlan:
+    """The CPU plan for ``candidate``, without anything host-specific."""
     source = wheel_source("cpu", policy, data)
-    reasons = [
+    reasons = (
         f"torch {candidate.patch.version} is the newest release allowed by torch "
         f"{policy.torch!r}; it is installed as the CPU build",
         _python_reason(candidate, policy),
         f"wheels from {source.described}: {source.index_url} (never plain PyPI torch)",
-    ]
+    )
     return HostPlan(
         torch=str(candidate.patch.version),
         torchvision=str(candidate.patch.torchvision) if policy.include_torchvision else None,
@@ -710,12 +762,8 @@ def _cpu_plan(candidate: Candidate, os_name: OsName, facts: GpuFacts, policy: Si
         python=str(candidate.python),
         index_url=source.index_url,
         install=install_args(pins(candidate.patch, "cpu", policy), source),
-        reasons=tuple(reasons),
-        warnings=(f"CPU build planned: {why}",),
+        reasons=reasons,
         os=os_name,
-        min_compute_capability=str(gpus.lowest) if gpus else None,
-        gpus=tuple(g.name or f"GPU {i}" for i, g in enumerate(facts.gpus)),
-        driver_version=facts.driver_version,
         extra_index_url=source.extra_index_url,
     )
 
@@ -728,13 +776,17 @@ def _python_reason(candidate: Candidate, policy: SitePolicy) -> str:
 
 
 def _branch_notes(gpus: HostGpus, data: Compat) -> list[str]:
-    notes = []
-    for name, cc in zip(gpus.names, gpus.ccs, strict=True):
-        branch = data.drivers.branch_for(cc)
-        if branch is not None:
-            notes.append(f"{name} is {branch.architecture}: its last NVIDIA driver branch is "
-                         f"{branch.last_branch} (CUDA {branch.max_cuda})")
-    return notes
+    notes = ((name, _branch_note(cc, data)) for name, cc in zip(gpus.names, gpus.ccs, strict=True))
+    return [f"{name}{note}" for name, note in notes if note]
+
+
+@functools.lru_cache(maxsize=256)
+def _branch_note(cc: ComputeCapability, data: Compat) -> str | None:
+    branch = data.drivers.branch_for(cc)
+    if branch is None:
+        return None
+    return (f" is {branch.architecture}: its last NVIDIA driver branch is {branch.last_branch} "
+            f"(CUDA {branch.max_cuda})")
 
 
 # --------------------------------------------------------------------------- groups
@@ -749,15 +801,24 @@ def gpu_versions(facts: GpuFacts, policy: SitePolicy, *, os: str | None = None,
     """
     data = data or load_data()
     platform = _platform(_os_of(facts, os, None), arch, None)
-    window = policy_window(policy, data)
+    policy_window(policy, data)  # an impossible policy raises here, GPU or not
     gpus = read_host(facts)
     if isinstance(gpus, str) or jetson_reason(gpus) is not None:
         return None
     gpus = with_driver_cuda(gpus, platform, data)
+    return _gpu_versions_cached(frozenset(gpus.ccs), gpus.driver, gpus.driver_cuda, platform,
+                                policy, data)
+
+
+@functools.lru_cache(maxsize=4096)
+def _gpu_versions_cached(ccs: frozenset[ComputeCapability], driver: DriverVersion,
+                         driver_cuda: Version | None, platform: Platform, policy: SitePolicy,
+                         data: Compat) -> tuple[Version, ...] | None:
+    host = HostGpus((), tuple(sorted(ccs)), driver, driver_cuda)
+    window = policy_window(policy, data)
     usable = {id(r) for r in _window_releases(window)
-              if any(runs(b, gpus, platform, policy, data) for b in r.builds.get(platform, ()))}
-    versions = tuple(c.patch.version for c in window if id(c.release) in usable)
-    return versions or None
+              if any(runs(b, host, platform, policy, data) for b in r.builds.get(platform, ()))}
+    return tuple(c.patch.version for c in window if id(c.release) in usable) or None
 
 
 @dataclass(frozen=True)

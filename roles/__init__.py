@@ -4,7 +4,7 @@ Order in ``deploy.py``: :func:`~labtorch.roles.conda.conda` →
 :func:`~labtorch.roles.channels.channels`
 → :func:`~labtorch.roles.env.env` → :func:`~labtorch.roles.torch.torch` →
 :func:`~labtorch.roles.jupyter.jupyter` → ``verify`` (engineer V). Every role decides the OS once
-(:func:`host_os`) and calls its Linux helper; Windows helpers come with their own issue.
+(:func:`host_os`) and calls its Linux helper or its Windows helper (:mod:`labtorch.windows.roles`).
 
 Shared pieces live here: the per-host :class:`~labtorch.roles.settings.Settings`
 (:func:`host_settings`), a refusal that fails one host with a clear message (:func:`refuse`), and

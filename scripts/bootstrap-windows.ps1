@@ -95,18 +95,15 @@ if ($service.Status -ne 'Running') {
 
 # 3. Firewall: the lab subnet only
 $wanted = ($AllowFrom | Sort-Object) -join ','
+# Windows rewrites addresses (10.20.30.0/24 -> 10.20.30.0/255.255.255.0), so the rule's
+# description records what was asked and is what a second run compares.
+$described = "labtorch: TCP $Port from $wanted"
 $rule = Get-NetFirewallRule -Name 'labtorch-sshd' -ErrorAction SilentlyContinue
-$current = ''
-if ($rule) {
-    $ports = ($rule | Get-NetFirewallPortFilter).LocalPort -join ','
-    $from = ((($rule | Get-NetFirewallAddressFilter).RemoteAddress) | Sort-Object) -join ','
-    $current = "$ports|$from"
-}
-if ($current -eq "$Port|$wanted") {
+if ($rule -and $rule.Description -eq $described) {
     Write-Step "firewall rule labtorch-sshd already allows TCP $Port from $wanted only"
 } else {
     if ($rule) { Remove-NetFirewallRule -Name 'labtorch-sshd' }
-    New-NetFirewallRule -Name 'labtorch-sshd' -DisplayName 'labtorch: OpenSSH Server (lab admin subnet only)' -Direction Inbound -Protocol TCP -LocalPort $Port -RemoteAddress $AllowFrom -Action Allow -Profile Any | Out-Null
+    New-NetFirewallRule -Name 'labtorch-sshd' -DisplayName 'labtorch: OpenSSH Server (lab admin subnet only)' -Description $described -Direction Inbound -Protocol TCP -LocalPort $Port -RemoteAddress $AllowFrom -Action Allow -Profile Any | Out-Null
     Write-Step "firewall rule labtorch-sshd allows TCP $Port from $wanted only"
 }
 $open = Get-NetFirewallRule -Name 'OpenSSH-Server-In-TCP' -ErrorAction SilentlyContinue

@@ -24,7 +24,8 @@ shared by the session.
 
 Set ``LABTORCH_TEST_LAB_DIR=DIR`` to reuse (and keep) a lab you brought up yourself with
 ``labtorch lab up --state-dir DIR``: the fixture then runs ``up`` there (idempotent, quick) and
-does not take it down. Without root or sshd the fixture skips lab tests with the reason.
+does not take it down. Without root or sshd the fixture skips lab tests with the reason; any
+other failure to bring the lab up fails them.
 """
 
 from __future__ import annotations
@@ -42,18 +43,16 @@ from labtorch.errors import LabtorchError
 @pytest.fixture(scope="session")
 def lab() -> Iterator[object]:
     """The simulated lab (default room), brought up once per session; see the module docstring."""
-    from labtorch.lab import control
+    from labtorch.lab import control, hosts
 
+    try:
+        hosts.check_prerequisites()  # not root, no sshd: skip; any later failure fails the tests
+    except LabtorchError as err:
+        pytest.skip(f"simulated lab unavailable: {err.line()}")
     reuse = os.environ.get("LABTORCH_TEST_LAB_DIR")
     state_dir = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="labtorch-test-lab-"))
     try:
-        current = control.up(state_dir)
-    except LabtorchError as err:
-        if not reuse:
-            control.down(state_dir, wipe=True)
-        pytest.skip(f"simulated lab unavailable: {err.line()}")
-    try:
-        yield current
+        yield control.up(state_dir)
     finally:
         if not reuse:
             control.down(state_dir, wipe=True)

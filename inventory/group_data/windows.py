@@ -10,7 +10,8 @@ Never put passwords here: the PCs accept the admin's SSH key (scripts/bootstrap-
 ssh_user = "labadmin"
 ssh_key = "~/.ssh/labtorch_ed25519"
 
-# Which OS: already "windows" for @winssh hosts; set it for Windows hosts reached otherwise.
+# Which OS: "windows" (already implied by @winssh, the only connector that can reach a Windows
+# PC: it sends every script encoded for PowerShell).
 labtorch_os = "windows"
 
 # Where: None gives C:\labtorch\miniforge3 (scope "all") or %USERPROFILE%\miniforge3 (scope

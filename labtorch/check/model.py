@@ -146,7 +146,7 @@ class CheckRun:
                     "host": h.host,
                     "room": h.room,
                     "status": h.status,
-                    "versions": _versions_dict(h.versions),
+                    "versions": versions_dict(h.versions),
                     "results": [asdict(r) for r in h.results],
                 }
                 for h in self.hosts
@@ -212,7 +212,8 @@ def room_summary(run: CheckRun, room: str) -> dict[str, int]:
     return counts
 
 
-def _versions_dict(versions: HostVersions) -> dict[str, Any]:
+def versions_dict(versions: HostVersions) -> dict[str, Any]:
+    """``HostVersions`` as JSON-ready data (tuples as lists)."""
     data = asdict(versions)
     data["gpus"] = list(versions.gpus)
     data["compute_capabilities"] = list(versions.compute_capabilities)

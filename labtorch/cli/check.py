@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
 
@@ -112,13 +111,13 @@ def inventory_report(inventory: Path, json_out: Path | None, parallel: int | Non
     version and variant (one remote command per host; nothing is stored or changed)."""
     import json
 
-    from labtorch.check.model import _versions_dict
+    from labtorch.check.model import versions_dict
     from labtorch.check.run import run_check
 
     run = run_check(inventory, parallel=parallel, connect_timeout=connect_timeout)
     if json_out is not None:
         data = [{"host": h.host, "room": h.room, "reachable": h.status != "unreachable",
-                 **_versions_dict(h.versions)} for h in run.hosts]
+                 **versions_dict(h.versions)} for h in run.hosts]
         _write(json_out, json.dumps(data, indent=2) + "\n")
     if json_out != Path("-"):
         _console().print(render.inventory_table(run))
@@ -329,7 +328,3 @@ def _remove_schedule(name: str, backend: str) -> None:
         return
     schedule.write_crontab(after)
     click.echo(f"removed the crontab entry of {name!r}")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -182,10 +182,11 @@ def up(state_dir: Path | None = None, *, room_file: Path | None = None,
 
 def _up(state_dir: Path, room_file: Path | None, count: int | None) -> Lab:
     old = load(state_dir)
-    if old is not None and room_file is None and count is None:
+    if old is not None and room_file is None:  # keep the recorded room (and size, if not given)
         recorded = old.room.split("#", 1)
         room_file = Path(recorded[0])
-        count = int(recorded[1]) if len(recorded) > 1 else None
+        if count is None and len(recorded) > 1:
+            count = int(recorded[1])
     room = load_room(room_file, hosts=count)
     room_key = str((room_file or Path(__file__).parent / "rooms" / "default.yaml").resolve())
     if count is not None:
@@ -210,24 +211,25 @@ def _up(state_dir: Path, room_file: Path | None, count: int | None) -> Lab:
                   config=str(state_dir / "mirror" / "config.json"))
 
     previous = {h.name: h for h in old.hosts} if old else {}
+    wanted = {spec.name: (spec, f"127.77.{block}.{index}")
+              for index, spec in enumerate(room.hosts, 1)}
+    kept = {name for name, (spec, address) in wanted.items()
+            if name in previous and hostmod.is_running(previous[name])
+            and (previous[name].address, previous[name].profile) == (address, spec.profile.name)}
+    # hosts that leave the room or change address/profile stop first: their addresses get reused
+    hostmod.stop_all([h for name, h in previous.items() if name not in kept])
     running: list[Host] = []
     started: list[Host] = []
-    for index, spec in enumerate(room.hosts, 1):
-        address = f"127.77.{block}.{index}"
-        home = state_dir / "hosts" / spec.name
+    for name, (spec, address) in wanted.items():
+        if name in kept:  # running hosts are left alone (their overlays are live)
+            running.append(previous[name])
+            continue
+        home = state_dir / "hosts" / name
         host = hostmod.prepare(spec, home, address, replay_bundle(spec.profile, fixtures),
                                pubkey, urls)
-        before = previous.pop(spec.name, None)
-        if before and hostmod.is_running(before) and (before.address, before.profile) == (
-                address, spec.profile.name):
-            running.append(before)
-            continue
-        if before:
-            hostmod.stop(before)
         host = hostmod.start(host)
         started.append(host)
         running.append(host)
-    hostmod.stop_all(list(previous.values()))
 
     lab = Lab(state_dir, state_dir.name, block, room_key, running, mirror,
               old.faults if old else {}, True)
@@ -277,6 +279,8 @@ def down(state_dir: Path | None = None, *, wipe: bool = False) -> Lab | None:
     state_dir = (state_dir or default_state_dir()).resolve()
     lab = load(state_dir)
     if lab is None:
+        for pid in leftover_pids(state_dir):  # lab.json lost: still end what names this lab
+            os.kill(pid, signal.SIGKILL)
         return None
     with _locked(state_dir):
         hostmod.stop_all(lab.hosts)

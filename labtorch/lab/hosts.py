@@ -7,9 +7,10 @@ A host is a directory ``<state>/hosts/<name>/`` and one process tree::
 
 ``init.sh`` gives the host its own filesystem view, then ``exec``s sshd (PID 1 of the host):
 
-- ``/etc``: overlay of the machine's /etc with a per-host upper layer (the host's own
-  ``/etc/pip.conf``, ``/etc/labtorch-lab.json``, sshd config and host key); the machine's own pip
-  configuration is hidden (whiteouts), as on a fresh lab PC.
+- ``/etc``, ``/usr``, ``/var``: overlays of the machine's with a per-host upper layer (the
+  host's own ``/etc/pip.conf``, ``/etc/labtorch-lab.json``, sshd config and host key; anything
+  apt or a system-wide pip would write); the machine's own pip configuration is hidden
+  (whiteouts), as on a fresh lab PC.
 - ``/root``, ``/home``, ``/opt``, ``/usr/local``, ``/tmp``: per-host directories, empty at first.
 - ``/run``: a small private tmpfs. Hostname: the host's name.
 
@@ -43,6 +44,7 @@ from labtorch.lab.room import HostSpec
 
 SSHD = "/usr/sbin/sshd"
 SSH_PORT = 22
+OVERLAID = ("etc", "usr", "var")  # the machine's, with a per-host upper layer
 HIDDEN_ETC = ("pip.conf", "xdg/pip")  # the machine's own pip config must not leak into hosts
 
 SSHD_CONFIG = """\
@@ -73,7 +75,9 @@ mount -t tmpfs -o mode=755,size=16m lab-{name}-run /run
 mkdir -p /run/sshd /run/labtorch-lab-host
 mount --bind '{home}' /run/labtorch-lab-host
 H=/run/labtorch-lab-host
-mount -t overlay lab-{name}-etc -o lowerdir=/etc,upperdir=$H/upper/etc,workdir=$H/work/etc /etc
+for d in etc usr var; do
+  mount -t overlay "lab-{name}-$d" -o "lowerdir=/$d,upperdir=$H/upper/$d,workdir=$H/work/$d" "/$d"
+done
 for d in root home opt usr/local tmp; do mount --bind "$H/fs/$d" "/$d"; done
 umount $H
 rmdir $H
@@ -145,7 +149,9 @@ def prepare(spec: HostSpec, home: Path, address: str, bundle: dict[str, Any],
                             "cannot carry", fix="use a path of letters, digits, '-', '_', '.', '/'")
     fresh = not (home / "upper" / "etc").exists()
     etc = home / "upper" / "etc"
-    (home / "work" / "etc").mkdir(parents=True, exist_ok=True)
+    for d in OVERLAID:
+        (home / "upper" / d).mkdir(parents=True, exist_ok=True)
+        (home / "work" / d).mkdir(parents=True, exist_ok=True)
     for d in ("root", "home", "opt", "usr/local", "tmp"):
         (home / "fs" / d).mkdir(parents=True, exist_ok=True)
     for d in ("bin", "sbin", "lib", "share", "include", "etc", "src"):

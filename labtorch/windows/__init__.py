@@ -26,4 +26,4 @@ def is_windows_host(current: Any) -> bool:
     """True for a host reached with ``@winssh`` or whose data sets ``labtorch_os = "windows"``."""
     if getattr(current.connector, "is_windows", False):
         return True
-    return current.data.get("labtorch_os") == "windows"
+    return bool(current.data.get("labtorch_os") == "windows")

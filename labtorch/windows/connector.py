@@ -18,6 +18,7 @@ as ``/C:/x/y``, the form Windows OpenSSH's SFTP server uses itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pyinfra import logger
@@ -43,10 +44,11 @@ class WinSSHConnector(SSHConnector):
     is_windows = True
 
     @staticmethod
-    def make_names_data(name: str):  # type: ignore[override]
+    def make_names_data(name: str) -> Iterator[tuple[str, dict[str, str], list[str]]]:
+        """``@winssh/<address>``: connect to ``<address>``, put the host in group ``windows``."""
         yield f"@winssh/{name}", {"ssh_hostname": name}, ["windows"]
 
-    def run_shell_command(  # type: ignore[override]
+    def run_shell_command(
         self,
         command: StringCommand | str,
         print_output: bool = False,
@@ -74,8 +76,9 @@ class WinSSHConnector(SSHConnector):
             **arguments,
         )
 
-    def put_file(self, filename_or_io, remote_filename, remote_temp_filename=None,  # type: ignore[override]
-                 print_output: bool = False, print_input: bool = False, **arguments: Any) -> bool:
+    def put_file(self, filename_or_io: Any, remote_filename: str,
+                 remote_temp_filename: str | None = None, print_output: bool = False,
+                 print_input: bool = False, **arguments: Any) -> bool:
         """Upload over SFTP to the Windows path ``remote_filename`` (no sudo, no temp copy)."""
         for name in UNSUPPORTED:
             arguments.pop(name, None)
@@ -84,8 +87,9 @@ class WinSSHConnector(SSHConnector):
             **arguments,
         )
 
-    def get_file(self, remote_filename, filename_or_io, remote_temp_filename=None,  # type: ignore[override]
-                 print_output: bool = False, print_input: bool = False, **arguments: Any) -> bool:
+    def get_file(self, remote_filename: str, filename_or_io: Any,
+                 remote_temp_filename: str | None = None, print_output: bool = False,
+                 print_input: bool = False, **arguments: Any) -> bool:
         """Download over SFTP from the Windows path ``remote_filename``."""
         for name in UNSUPPORTED:
             arguments.pop(name, None)

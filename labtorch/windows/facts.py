@@ -49,17 +49,31 @@ SAMPLE_SYSTEM = (
 def load_json(lines: Sequence[str] | str) -> Any:
     """The JSON document a fact script printed (the last line that parses; None if none).
 
-    Tolerates noise before it (a profile banner, a warning) and a UTF-8 BOM.
+    Tolerates noise before it (a profile banner, a warning) and a UTF-8 BOM, and undoes Windows
+    PowerShell 5.1's way of serialising some arrays as ``{"value": [...], "Count": n}``.
+
+    >>> load_json(['banner', '{"envs": {"value": [1, 2], "Count": 2}}'])
+    {'envs': [1, 2]}
     """
     text_lines = lines.splitlines() if isinstance(lines, str) else list(lines)
     for line in reversed(text_lines):
         text = line.strip().lstrip("\ufeff")
         if text[:1] in ("{", "[") or text == "null":
             try:
-                return json.loads(text)
+                return _unwrap(json.loads(text))
             except json.JSONDecodeError:
                 continue
     return None
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"value", "Count"} and isinstance(value["value"], list):
+            return [_unwrap(item) for item in value["value"]]
+        return {key: _unwrap(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(item) for item in value]
+    return value
 
 
 # --- system ----------------------------------------------------------------------------------

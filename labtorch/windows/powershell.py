@@ -86,7 +86,8 @@ def literal(value: Value) -> str:
 def body(name: str) -> str:
     """The fixed body ``scripts/<name>.ps1``, comment lines and indentation removed (shorter
     command lines; the bodies contain no here-strings, so lines are independent)."""
-    text = resources.files("labtorch.windows").joinpath("scripts", f"{name}.ps1").read_text("utf-8")
+    folder = resources.files("labtorch.windows").joinpath("scripts")
+    text = folder.joinpath(f"{name}.ps1").read_text("utf-8")
     lines = [line.strip() for line in text.splitlines()]
     return "\n".join(line for line in lines if line and not line.startswith("#")) + "\n"
 

@@ -78,6 +78,14 @@ def conda(settings: Settings) -> None:
     """Install (or adopt, or finish) the site's conda at the Windows prefix."""
     system = host_system()
     where = layout(settings)
+    if where.install_type == "AllUsers" and getattr(system, "admin", None) is False:
+        refused(
+            name="labtorch refuses this host",
+            line=f"{host.name}: the SSH user is not an elevated administrator, which an "
+            "all-users conda install needs; connect as a member of Administrators (the account "
+            "scripts/bootstrap-windows.ps1 authorised), or set labtorch_install_scope = 'user'",
+        )
+        return
     conda_installed_windows(
         name=f"conda ({settings.conda_flavor} {settings.conda_version}) at {where.prefix}",
         prefix=where.prefix,

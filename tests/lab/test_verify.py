@@ -96,8 +96,10 @@ def room(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
     try:
         yield Room(folder / "room.py", folder / "verify_deploy.py", relabelled, cpu_build)
     finally:
-        for name in builds:
-            lab.ssh(name, f"rm -rf {PREFIX} ~/.local/share/jupyter/kernels/{KERNEL}")
+        for name in builds:  # the big env is removed in the background (seconds → minutes)
+            lab.ssh(name, f"rm -rf ~/.local/share/jupyter/kernels/{KERNEL}; "
+                    f"mv {PREFIX} {PREFIX}.removing.$$ && "
+                    f"(nohup rm -rf {PREFIX}.removing.$$ </dev/null >/dev/null 2>&1 &)")
 
 
 def _pyinfra(inventory: Path, deploy: Path, *extra: str) -> tuple[int, dict, str]:

@@ -95,6 +95,10 @@ def test_compute_capability_settles_an_ambiguous_name() -> None:
     (("--gpu", "Tesla T4", "--driver", "550.54.14", "--os", "linux", "--compute-capability",
       "eight"), "--compute-capability 'eight' is not a compute capability"),
     (("--gpu", "Tesla T4", "--os", "linux"), "no driver version given"),
+    (("--gpu", "GeForce RTX 5090", "--driver", "580.95.05", "--os", "linux", "--torch", "2.5"),
+     "GeForce RTX 5090 (CC 12.0) is newer than every torch that '2.5' allows"),
+    (("--gpu", "Tesla T4", "--driver", "550.54.14", "--os", "linux", "--torch", "2.7.1+cu118"),
+     "torch spec '2.7.1+cu118' names a build (+cu118); write 2.7.1"),
     (("--from", "/nonexistent/smi.txt"), "cannot read /nonexistent/smi.txt"),
 ])
 def test_bad_input_exits_2_with_one_line(args: tuple[str, ...], line: str) -> None:

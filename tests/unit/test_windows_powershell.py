@@ -200,3 +200,12 @@ def test_winssh_uploads_over_sftp_to_the_windows_path(winssh_host, monkeypatch):
                         lambda self, f, remote, temp, *a, **k: puts.append((remote, temp)) or True)
     assert winssh_host.connector.put_file(None, "C:\\labtorch\\miniforge3\\.condarc")
     assert puts == [("/C:/labtorch/miniforge3/.condarc", None)]
+
+
+@pytest.mark.parametrize("module", ["powershell", "facts", "layout", "roles"])
+def test_docstring_examples_of_the_windows_modules_hold(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"labtorch.windows.{module}"))
+    assert result.failed == 0 and (result.attempted > 0 or module == "roles")
