@@ -251,6 +251,10 @@ def read_host(facts: GpuFacts) -> HostGpus | str:
         driver = _parse_driver(facts.driver_version)
     except ValueError:
         return f"driver version {facts.driver_version!r} is not readable"
+    if driver.key.release[0] < 100:
+        return (f"driver version {facts.driver_version!r} is not NVIDIA's driver number (a "
+                f"Windows driver version such as 31.0.15.3640 is NVIDIA 536.40); give the "
+                f"version nvidia-smi prints")
     return HostGpus(tuple(names), tuple(ccs), driver, _reported_cuda(facts.cuda_version))
 
 

@@ -66,14 +66,18 @@ def check(inventory: Path, fix: bool, deploy_file: Path | None, json_out: Path |
     verification, one remote command per host, all hosts in parallel."""
     from labtorch.check.run import fix_command, run_check
 
+    deploy_name = str(deploy_file) if deploy_file else "deploy.py"
+
     def checked() -> CheckRun:
-        run = run_check(inventory, parallel=parallel, connect_timeout=connect_timeout)
+        run = run_check(inventory, parallel=parallel, connect_timeout=connect_timeout,
+                        deploy=deploy_name)
         if with_testinfra:
             from labtorch.check import testinfra
 
             results = testinfra.run_suite(inventory, len(run.hosts))
             run = testinfra.merge(run, results,
-                                  {h.host: fix_command(inventory, h.host) for h in run.hosts})
+                                  {h.host: fix_command(inventory, h.host, deploy_name)
+                                   for h in run.hosts})
         return run
 
     console = _console()

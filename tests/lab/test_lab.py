@@ -371,12 +371,17 @@ def _mount_namespace(host: hosts.Host) -> str:
 def test_down_leaves_no_process_mount_or_namespace(lab: control.Lab) -> None:
     state = Path(tempfile.mkdtemp(prefix="labtorch-test-lab2-"))
     try:
-        second = control.up(state, hosts=2)
+        control.up(state, hosts=2)
+        room = state / "room.yaml"  # a new room reuses the addresses of the old one
+        room.write_text("hosts:\n  - {name: lab-a, profile: turing-rtx2080super}\n"
+                        "  - {name: lab-b, profile: no-gpu}\n")
+        second = control.up(state, room_file=room)
         assert second.block != lab.block
-        listed = second.ssh("pc02", "nvidia-smi -L").stdout
-        assert listed.startswith("GPU 0: NVIDIA GeForce RTX 2080")
+        assert [h.name for h in second.hosts] == ["lab-a", "lab-b"]
+        listed = second.ssh("lab-a", "hostname; nvidia-smi -L").stdout
+        assert listed.startswith("lab-a\nGPU 0: NVIDIA GeForce RTX 2080")
         namespaces = {_mount_namespace(h) for h in second.hosts}
-        faults.disk_full(second, "pc01")  # a mount inside a host must go too
+        faults.disk_full(second, "lab-b")  # a mount inside a host must go too
         control.down(state)
         assert control.leftover_pids(state) == []
         still = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _ns_of(p) in namespaces]
@@ -402,3 +407,26 @@ def _ns_of(proc: Path) -> str | None:
 def test_down_of_a_missing_lab_does_nothing(tmp_path: Path) -> None:
     assert control.down(tmp_path / "nothing") is None
     assert not (tmp_path / "nothing").exists()
+
+
+def test_cli_names_the_missing_lab_and_what_to_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from labtorch.cli import main
+
+    result = CliRunner().invoke(main, ["lab", "--state-dir", str(tmp_path), "status"])
+    assert result.exit_code == 2
+    assert f"no lab at {tmp_path}; run: labtorch lab up" in result.output
+
+
+@pytest.mark.lab
+@pytest.mark.xdist_group("lab")
+def test_cli_rejects_an_unknown_fault_action(lab: control.Lab) -> None:
+    from click.testing import CliRunner
+
+    from labtorch.cli import main
+
+    result = CliRunner().invoke(main, ["lab", "fault", "pc01", "explode",
+                                       "--state-dir", str(lab.state_dir)])
+    assert result.exit_code == 2
+    assert "unknown fault action 'explode'" in result.output

@@ -454,6 +454,14 @@ def test_a_torch_spec_naming_a_build_is_refused_with_the_version_to_write() -> N
         plan_host(host(("NVIDIA GeForce RTX 3090", "8.6")), SitePolicy(torch="2.7.1+cu126"))
 
 
+def test_a_windows_style_driver_version_is_not_read_as_a_very_old_driver() -> None:
+    plan = plan_host(host(("NVIDIA GeForce RTX 3060", "8.6"), driver="31.0.15.3640",
+                          os="windows"), SitePolicy())
+    assert plan.variant == "cpu"
+    assert "'31.0.15.3640' is not NVIDIA's driver number" in plan.warnings[0]
+    assert "too old" not in plan.warnings[0]
+
+
 def test_mig_partitions_plan_as_their_physical_gpu() -> None:
     facts = GpuFacts(os="linux", driver_version="590.48.01", cuda_version="13.1",
                      gpus=(Gpu("NVIDIA H100 80GB HBM3", compute_capability="9.0",
