@@ -549,6 +549,10 @@ def _patch(file: str, row: str, line: Version, data: Any) -> Patch:
     version = _version(file, where, patch.get("version"), "version")
     if (version.major, version.minor) != (line.major, line.minor):
         raise _fail(file, where, f"patch {version} does not belong to torch {line}")
+    not_on = patch.get("torchaudio_not_on") or []
+    if not isinstance(not_on, list) or not all(_is_variant(v) for v in not_on):
+        raise _fail(file, where, f"torchaudio_not_on {not_on!r} is not a list of variants "
+                                 f"like [cu132]")
     return Patch(
         version=version,
         torchvision=_version(file, where, patch.get("torchvision"), "torchvision"),
@@ -556,6 +560,14 @@ def _patch(file: str, row: str, line: Version, data: Any) -> Patch:
         torchaudio_any_build=bool(patch.get("torchaudio_any_build", False)),
         torchaudio_not_on=frozenset(str(v) for v in patch.get("torchaudio_not_on") or ()),
     )
+
+
+def _is_variant(name: object) -> bool:
+    try:
+        variant_cuda(str(name))
+    except ValueError:
+        return False
+    return True
 
 
 def _build(file: str, row: str, name: Any, platform: Platform, variants: Mapping[str, Any],

@@ -440,12 +440,14 @@ def too_new_for_policy(window: Sequence[Candidate], host: HostGpus, platform: Pl
     if not serving or Version(serving[-1].line) <= Version(newest_allowed.line):
         return None
     first = serving[-1]
+    python = f" with Python {policy.python}" if policy.python else ""
     return LabtorchError(
-        f"{host.described()} is newer than every torch that {policy.torch!r} allows (newest "
-        f"allowed: {newest_allowed.line}); the first PyTorch with {platform} kernels for it is "
-        f"torch {first.line} ({', '.join(_variants_serving(first, platform, ccs))})",
-        fix=f"allow torch ≥{first.line} for this host (e.g. --torch '>={first.line}'), "
-            f"or plan it separately",
+        f"{host.described()} is newer than every torch that {policy.torch!r}{python} allows "
+        f"(newest allowed: {newest_allowed.line}); the first PyTorch with {platform} kernels "
+        f"for it is torch {first.line} ({', '.join(_variants_serving(first, platform, ccs))})",
+        fix=f"allow torch ≥{first.line} for this host (e.g. --torch '>={first.line}'"
+            + (f" and a Python torch {first.line} supports" if python else "")
+            + "), or plan it separately",
     )
 
 

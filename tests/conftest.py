@@ -38,10 +38,11 @@ from pathlib import Path
 import pytest
 
 from labtorch.errors import LabtorchError
+from labtorch.lab.control import Lab
 
 
 @pytest.fixture(scope="session")
-def lab() -> Iterator[object]:
+def lab() -> Iterator[Lab]:
     """The simulated lab (default room), brought up once per session; see the module docstring."""
     from labtorch.lab import control, hosts
 

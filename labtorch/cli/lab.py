@@ -73,8 +73,12 @@ def status(state_dir: Path | None, as_json: bool) -> None:
         click.echo(f"  {row['name']:<8} {row['address']:<16} {row['profile']:<22} {state}")
     mirror = "up" if report["mirror_running"] else "down"
     click.echo(f"  mirror   {current.mirror_urls['base']:<16} {mirror}")
-    if current.faults:
-        click.echo(f"  faults: {json.dumps(current.faults)}")
+    mirror_fault = current.faults.get("mirror", {})
+    active = {k: v for k, v in current.faults.items() if v and k != "mirror"}
+    if mirror_fault.get("mode", "ok") != "ok" or mirror_fault.get("corrupt"):
+        active["mirror"] = mirror_fault
+    if active:
+        click.echo(f"  faults: {json.dumps(active)}")
 
 
 @lab.command()

@@ -231,8 +231,14 @@ def _up(state_dir: Path, room_file: Path | None, count: int | None) -> Lab:
         started.append(host)
         running.append(host)
 
-    lab = Lab(state_dir, state_dir.name, block, room_key, running, mirror,
-              old.faults if old else {}, True)
+    faults = dict(old.faults) if old else {}
+    fresh = {h.name for h in started}  # a (re)started host has no stop or full-disk fault left
+    if faults.get("stopped"):
+        faults["stopped"] = [n for n in faults["stopped"] if n not in fresh and n in wanted]
+    if faults.get("disk_full"):
+        faults["disk_full"] = {n: p for n, p in faults["disk_full"].items()
+                               if n not in fresh and n in wanted}
+    lab = Lab(state_dir, state_dir.name, block, room_key, running, mirror, faults, True)
     lab.save()  # record pids before waiting, so that `down` can clean a failed start
     hostmod.wait_ready(started)
     _wait_mirror(lab)

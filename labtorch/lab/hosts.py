@@ -126,6 +126,11 @@ def check_prerequisites() -> None:
         if shutil.which(tool) is None:
             raise LabtorchError(f"{tool} is not installed",
                                 fix=f"run: apt-get install -y {package}")
+    if "overlay" not in Path("/proc/filesystems").read_text():
+        subprocess.run(["modprobe", "overlay"], capture_output=True, check=False)
+        if "overlay" not in Path("/proc/filesystems").read_text():
+            raise LabtorchError("the kernel has no overlayfs (each host's /etc, /usr, /var)",
+                                fix="run: modprobe overlay")
     if not Path("/usr/bin/python3").exists():
         raise LabtorchError("/usr/bin/python3 is missing (hosts run nvidia-smi and conda on it)",
                             fix="run: apt-get install -y python3 python3-venv")

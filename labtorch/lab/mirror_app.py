@@ -111,20 +111,26 @@ class FaultLayer:
             start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
             return [b"labtorch lab fault switch: mirror answers 500\n"]
         name = environ.get("PATH_INFO", "").rsplit("/", 1)[-1]
-        body = self.app(environ, start_response)
-        if name and name in state.get("corrupt", []):
-            return corrupted(body)
-        return body
+        if not name or name not in state.get("corrupt", []):
+            return self.app(environ, start_response)
+        length: list[int] = []
+
+        def recording(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            length.extend(int(v) for k, v in headers if k.lower() == "content-length")
+            return start_response(status, headers, *exc)
+
+        body = self.app(environ, recording)
+        return corrupted(body, length[0] if length else 0)
 
 
-def corrupted(body: Iterable[bytes]) -> Iterator[bytes]:
-    """Flip every byte of the first 64 bytes after the first KiB: same length, wrong content."""
+def corrupted(body: Iterable[bytes], length: int) -> Iterator[bytes]:
+    """Flip 64 bytes (from offset 1024, or the middle of a shorter file): same size, wrong hash."""
+    start = 1024 if length >= 1088 else max(0, length // 2 - 32)
     seen = 0
     for chunk in body:
         data = bytearray(chunk)
-        for i in range(len(data)):
-            if 1024 <= seen + i < 1088:
-                data[i] ^= 0xFF
+        for i in range(max(0, start - seen), min(len(data), start + 64 - seen)):
+            data[i] ^= 0xFF
         seen += len(data)
         yield bytes(data)
     close = getattr(body, "close", None)

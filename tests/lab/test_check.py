@@ -11,7 +11,8 @@ hosts are broken in three ways:
 
 ``labtorch check`` must exit 1 and name exactly those hosts and causes (pc01 stays compliant);
 ``--fix`` re-deploys them and its final check exits 0; with pc01 stopped, the check exits 2 and
-reports pc01 unreachable, not compliant. The HTML, JUnit and JSON reports are written too.
+reports pc01 unreachable, not compliant. The HTML, JUnit and JSON reports are written too, and
+``--testinfra`` adds the testinfra suite's verdict (tests/infra, every host in parallel).
 """
 
 from __future__ import annotations
@@ -165,6 +166,14 @@ def test_check_names_exactly_the_broken_hosts_then_fix_brings_them_back(lab, roo
                      str(REPO / "deploy.py"))
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert f"fixing 3 host(s): {', '.join(sorted([NO_TORCH, CPU_BUILD, NEW_GPU]))}" in done.stdout
+
+
+def test_the_testinfra_suite_runs_over_every_host_as_one_more_column(lab, room):
+    code, run, err = _check(room, "--testinfra")
+    assert code == 0, err
+    for entry in run["hosts"]:
+        cells = {r["check"]: r for r in entry["results"]}
+        assert cells["testinfra"]["status"] == "pass", cells["testinfra"]
 
 
 def test_a_stopped_host_is_reported_unreachable_not_compliant(lab, room):

@@ -124,6 +124,17 @@ def test_relabelled_wheel_has_new_version_and_a_valid_record(tmp_path: Path) -> 
         assert not [n for n in zf.namelist() if "+cpu" in n]
 
 
+@pytest.mark.parametrize("size", [100, 5000])
+def test_corruption_keeps_the_size_and_changes_the_hash(size: int) -> None:
+    from labtorch.lab.mirror_app import corrupted
+
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = data[:size]
+    served = b"".join(corrupted([data[: size // 3], data[size // 3:]], size))
+    assert len(served) == size
+    assert hashlib.sha256(served).digest() != hashlib.sha256(data).digest()
+
+
 def test_not_root_is_refused_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(LabtorchError, match="labtorch lab needs root"):

@@ -143,6 +143,13 @@ def test_rtx_50_series_with_a_policy_pinning_torch_2_5_is_an_error_naming_torch_
         assert "torch 2.7 (cu128)" in line and "allow torch ≥2.7" in line, torch
 
 
+def test_a_python_that_only_old_releases_support_is_named_when_it_excludes_the_gpu() -> None:
+    facts = host(("NVIDIA GeForce RTX 5090", "12.0"), driver="580.95.05")
+    with pytest.raises(LabtorchError, match=r"is newer than every torch that 'latest' with "
+                                            r"Python 3.8 allows \(newest allowed: 2.4\)"):
+        plan_host(facts, SitePolicy(python="3.8"))
+
+
 def test_k80_with_a_policy_above_its_last_release_gets_cpu_naming_torch_2_7() -> None:
     plan = plan_host(host(("Tesla K80", "3.7"), driver="470.82.01"), SitePolicy(torch=">=2.8"))
     assert plan.variant == "cpu"
