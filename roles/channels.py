@@ -18,6 +18,7 @@ the mirror row's conda_cloud), ``labtorch_condarc_mode`` ("persistent"),
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -76,11 +77,24 @@ def render_condarc(settings: Settings) -> str:
     )
 
 
+def without_password(url: str) -> str:
+    """The URL with any ``user:password@`` removed, for comments everyone can read.
+
+    >>> without_password("https://lab:s3cret@10.0.0.5/whl/cu126")
+    'https://10.0.0.5/whl/cu126'
+    """
+    return re.sub(r"//[^/@\s]*@", "//", url)
+
+
 def render_pip_conf(settings: Settings, torch_index: str) -> str:
     return (
         templates()
         .get_template("pip.conf.j2")
-        .render(mark=MANAGED_MARK, index_url=pypi_index_url(settings), torch_index=torch_index)
+        .render(
+            mark=MANAGED_MARK,
+            index_url=pypi_index_url(settings),
+            torch_index=without_password(torch_index),
+        )
     )
 
 

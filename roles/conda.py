@@ -74,6 +74,14 @@ def receipt(installer: Installer, state: str, **extra: object) -> dict[str, obje
     }
 
 
+def accept_tos_command(prefix: str) -> StringCommand:
+    """Accept Anaconda's terms of service for the ``defaults`` channels, non-interactively."""
+    channels = " ".join(f"-c {shlex.quote(c)}" for c in DEFAULTS_CHANNELS)
+    return StringCommand(
+        f"{shlex.quote(prefix + '/bin/conda')} tos accept --override-channels {channels}"
+    )
+
+
 @operation()
 def conda_installed(
     prefix: str,
@@ -97,6 +105,12 @@ def conda_installed(
     found = host.get_fact(CondaInstallAt, prefix=prefix)
     receipt_path = f"{prefix}/{RECEIPT}"
     if found is not None and found.owned and not found.half_finished:
+        if accept_defaults_tos and not (found.receipt or {}).get("defaults_tos_accepted"):
+            yield accept_tos_command(prefix)
+            yield write_json_command(
+                receipt_path, {**(found.receipt or {}), "defaults_tos_accepted": True}
+            )
+            return
         host.noop(f"conda is already installed at {prefix}")
         return
     if found is not None and not found.owned:
@@ -130,10 +144,7 @@ def conda_installed(
     yield StringCommand("bash", shlex.quote(staged), "-b", "-u", "-p", shlex.quote(prefix))
     extra: dict[str, object] = {}
     if accept_defaults_tos:
-        channels = " ".join(f"-c {shlex.quote(c)}" for c in DEFAULTS_CHANNELS)
-        yield StringCommand(
-            f"{shlex.quote(prefix + '/bin/conda')} tos accept --override-channels {channels}"
-        )
+        yield accept_tos_command(prefix)
         extra["defaults_tos_accepted"] = True
     yield write_json_command(receipt_path, receipt(installer, "complete", **extra))
     yield StringCommand("rm", "-f", shlex.quote(staged))

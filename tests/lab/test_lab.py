@@ -373,8 +373,12 @@ def test_stopped_host_refuses_ssh_and_comes_back_with_its_files(lab: control.Lab
 # --- a second lab: coexists, then goes down without leaving anything -----------------------
 
 
-def _mount_namespace(host: hosts.Host) -> str:
-    return os.readlink(f"/proc/{hosts.init_pid(host)}/ns/mnt")
+NAMESPACE_KINDS = ("mnt", "uts", "pid")
+
+
+def _namespaces(host: hosts.Host) -> set[str]:
+    """The host's own namespaces, as ``mnt:[inode]``-style names."""
+    return {os.readlink(f"/proc/{hosts.init_pid(host)}/ns/{kind}") for kind in NAMESPACE_KINDS}
 
 
 @pytest.mark.lab
@@ -391,11 +395,13 @@ def test_down_leaves_no_process_mount_or_namespace(lab: control.Lab) -> None:
         assert [h.name for h in second.hosts] == ["lab-a", "lab-b"]
         listed = second.ssh("lab-a", "hostname; nvidia-smi -L").stdout
         assert listed.startswith("lab-a\nGPU 0: NVIDIA GeForce RTX 2080")
-        namespaces = {_mount_namespace(h) for h in second.hosts}
+        namespaces = set().union(*(_namespaces(h) for h in second.hosts))
+        assert namespaces.isdisjoint(_ns_of(Path("/proc/self")))
         faults.disk_full(second, "lab-b")  # a mount inside a host must go too
         control.down(state)
         assert control.leftover_pids(state) == []
-        still = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _ns_of(p) in namespaces]
+        still = [p for p in Path("/proc").iterdir()
+                 if p.name.isdigit() and not namespaces.isdisjoint(_ns_of(p))]
         assert still == []
         assert str(state) not in Path("/proc/mounts").read_text()
         assert not hosts.answers_ssh(second.hosts[0].address, 22)
@@ -406,13 +412,14 @@ def test_down_leaves_no_process_mount_or_namespace(lab: control.Lab) -> None:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def _ns_of(proc: Path) -> str | None:
+def _ns_of(proc: Path) -> set[str]:
+    """The namespaces of a live process (none for a zombie or a process gone meanwhile)."""
     try:
         if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return None
-        return os.readlink(proc / "ns" / "mnt")
+            return set()
+        return {os.readlink(proc / "ns" / kind) for kind in NAMESPACE_KINDS}
     except OSError:
-        return None
+        return set()
 
 
 def test_down_of_a_missing_lab_does_nothing(tmp_path: Path) -> None:

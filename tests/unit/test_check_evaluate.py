@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from labtorch.check import evaluate, gather
 from labtorch.facts.gpu import parse_gpu_output
+from labtorch.model import HostPlan
+from labtorch.planner import plan_host
 from labtorch.roles.channels import render_condarc, render_pip_conf
 from labtorch.roles.settings import Settings
 from labtorch.roles.verify import plan_document, script_text
-
-from labtorch.check import evaluate, gather
-from labtorch.model import HostPlan
-from labtorch.planner import plan_host
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "nvidia-smi"
 FIX = "pyinfra inventory/room.py deploy.py --limit pc01 -y"

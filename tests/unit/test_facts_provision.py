@@ -148,6 +148,7 @@ def test_config_fact_orders_files_by_precedence_and_reports_the_winning_values()
         "labtorch.roles.settings",
         "labtorch.roles.torch",
         "labtorch.roles.env",
+        "labtorch.roles.channels",
     ],
 )
 def test_docstring_examples_hold(module):

@@ -239,3 +239,19 @@ def test_condarc_names_the_mirror_and_never_defaults_for_miniforge():
     text = channels.render_condarc(Settings.from_data({"labtorch_mirror": "tuna"}))
     assert "conda-forge: https://mirrors.tuna.tsinghua.edu.cn/anaconda/cloud" in text
     assert "- nodefaults" in text and "managed by labtorch" in text
+
+
+def test_opting_into_defaults_later_accepts_the_tos_once_on_the_existing_install():
+    data = {
+        "labtorch_conda_flavor": "miniconda",
+        "labtorch_installer_sha256": "a" * 64,
+        "labtorch_accept_defaults_tos": True,
+        "labtorch_conda_prefix": PREFIX,
+    }
+    before = {**OURS, "flavor": "miniconda"}
+    commands, _ = run(conda.conda, {f"p={PREFIX};": install_listing(receipt=before)}, data)
+    assert any(" tos accept " in c for c in changes(commands))
+    assert not any(c.startswith("bash ") for c in changes(commands))
+    after = {**before, "defaults_tos_accepted": True}
+    commands, _ = run(conda.conda, {f"p={PREFIX};": install_listing(receipt=after)}, data)
+    assert changes(commands) == []
