@@ -170,7 +170,7 @@ def test_check_names_exactly_the_broken_hosts_then_fix_brings_them_back(lab, roo
 
 def test_the_testinfra_suite_runs_over_every_host_as_one_more_column(lab, room):
     code, run, err = _check(room, "--testinfra")
-    assert code == 0, err
+    assert code == 0, {host: _problems(run, host) for host in HOSTS} or err
     for entry in run["hosts"]:
         cells = {r["check"]: r for r in entry["results"]}
         assert cells["testinfra"]["status"] == "pass", cells["testinfra"]
