@@ -691,6 +691,9 @@ def _gpu_plan_shared(choice: Choice, ccs: tuple[ComputeCapability, ...], driver:
             f"{driver_cuda}: it runs through NVIDIA minor-version compatibility, where PTX JIT "
             f"and torch.compile/Triton can fail; update the driver to ≥ {toolkit} to be safe"
         )
+    held_back = _driver_holds_back(candidate, ccs, platform, policy, data)
+    if held_back:
+        warnings.append(held_back)
     audio = policy.include_torchaudio and build.variant not in candidate.patch.torchaudio_not_on
     if policy.include_torchaudio and not audio:
         warnings.append(
@@ -715,6 +718,24 @@ def _gpu_plan_shared(choice: Choice, ccs: tuple[ComputeCapability, ...], driver:
         driver_version=str(driver),
         extra_index_url=source.extra_index_url,
     )
+
+
+# A driver newer than any floor in data/drivers.yaml: "what could this GPU run at best?"
+_ANY_DRIVER = DriverVersion.parse("9999.99")
+
+
+def _driver_holds_back(candidate: Candidate, ccs: tuple[ComputeCapability, ...],
+                       platform: Platform, policy: SitePolicy, data: Compat) -> str | None:
+    """A warning when only the driver keeps this host from a newer torch the policy allows."""
+    unbounded = HostGpus((), ccs, _ANY_DRIVER, None)
+    best = choose_in_policy(unbounded, platform, policy, data)
+    if best is None or best.candidate.patch.version <= candidate.patch.version:
+        return None
+    floors = [driver_floor(b, ccs, platform, policy, data)[0]
+              for b in best.candidate.release.builds.get(platform, ())
+              if all(b.covers(cc) for cc in ccs)]
+    return (f"the driver holds this host back: torch {best.candidate.patch.version} has kernels "
+            f"for it but needs driver ≥ {min(floors)}; update the NVIDIA driver, then re-plan")
 
 
 def _for_host(shared: HostPlan, reasons: tuple[str, ...], gpus: tuple[str, ...]) -> HostPlan:
@@ -783,7 +804,8 @@ def _python_reason(candidate: Candidate, policy: SitePolicy) -> str:
 
 def _branch_notes(gpus: HostGpus, data: Compat) -> list[str]:
     notes = ((name, _branch_note(cc, data)) for name, cc in zip(gpus.names, gpus.ccs, strict=True))
-    return [f"{name}{note}" for name, note in notes if note]
+    # two identical cards give one note, not two
+    return list(dict.fromkeys(f"{name}{note}" for name, note in notes if note))
 
 
 @functools.lru_cache(maxsize=256)

@@ -212,6 +212,18 @@ def test_a_driver_too_old_for_any_cuda_12_build_falls_back_to_cuda_11() -> None:
                for r in plan.reasons)
 
 
+def test_a_driver_that_holds_a_host_back_to_an_old_torch_says_which_driver_frees_it() -> None:
+    plan = plan_host(host(("NVIDIA GeForce RTX 2080", "7.5"), driver="515.65.01"), SitePolicy())
+    assert plan.torch == "2.7.1"
+    held = [w for w in plan.warnings if w.startswith("the driver holds this host back")]
+    assert held and "needs driver ≥ 525.60.13" in held[0]
+
+
+def test_a_host_on_the_newest_torch_gets_no_driver_warning() -> None:
+    plan = plan_host(host(("NVIDIA GeForce RTX 2080", "7.5"), driver="580.95.05"), SitePolicy())
+    assert not any(w.startswith("the driver holds") for w in plan.warnings)
+
+
 def test_a_driver_too_old_for_any_build_gets_cpu_and_the_floor_to_reach() -> None:
     plan = plan_host(host(("Tesla T4", "7.5"), driver="418.40.04"), SitePolicy())
     assert plan.variant == "cpu"
@@ -277,7 +289,9 @@ def test_minor_compatibility_is_used_with_a_warning_and_toolkit_floor_refuses_it
     assert (minor.torch, minor.variant) == ("2.14.0", "cu126")
     assert "update the driver to ≥ 560.35.05" in minor.warnings[0]
     strict = plan_host(facts, SitePolicy(driver_floor="toolkit"))
-    assert strict.variant not in ("cu126", "cu128") and not strict.warnings
+    assert strict.variant not in ("cu126", "cu128")
+    assert not any("minor-version compatibility" in w for w in strict.warnings)
+    assert any(w.startswith("the driver holds this host back") for w in strict.warnings)
     assert Version(strict.torch) < Version("2.8")
 
 
