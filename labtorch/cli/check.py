@@ -213,12 +213,16 @@ COMMANDS: list[click.Command] = [check, report, inventory_report, schedule_cmd]
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def run_fix(inventory: Path, deploy: Path, hosts: Sequence[str]) -> int:
-    """Re-run the deploy on ``hosts`` only (``pyinfra INVENTORY DEPLOY --limit h1 --limit h2
-    -y``; pyinfra takes one host name or glob per ``--limit``)."""
+def fix_argv(inventory: Path, deploy: Path, hosts: Sequence[str]) -> list[str]:
+    """``pyinfra INVENTORY DEPLOY --limit h1 --limit h2 -y`` (pyinfra takes one host name or
+    glob per ``--limit``; "h1,h2" would match no host)."""
     limits = [arg for host in hosts for arg in ("--limit", host)]
-    argv = [sys.executable, "-m", "pyinfra", str(inventory), str(deploy), *limits, "-y"]
-    return subprocess.run(argv, check=False).returncode
+    return [sys.executable, "-m", "pyinfra", str(inventory), str(deploy), *limits, "-y"]
+
+
+def run_fix(inventory: Path, deploy: Path, hosts: Sequence[str]) -> int:
+    """Re-run the deploy on ``hosts`` only; returns pyinfra's exit code."""
+    return subprocess.run(fix_argv(inventory, deploy, hosts), check=False).returncode
 
 
 def _find_deploy(inventory: Path, deploy_file: Path | None) -> Path:

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from labtorch.cli import main
+from labtorch.cli.check import fix_argv
 
 
 @pytest.fixture
@@ -69,3 +70,9 @@ def test_schedule_on_windows_prints_the_schtasks_commands(state: Path, tmp_path:
     removed = CliRunner().invoke(main, ["schedule", str(inventory), "--backend", "windows",
                                         "--remove"])
     assert 'schtasks /Delete /TN "labtorch\\labtorch-check-room-a101" /F' in removed.output
+
+
+def test_fix_limits_the_deploy_to_each_drifted_host() -> None:
+    argv = fix_argv(Path("inventory/room.py"), Path("deploy.py"), ["pc02", "pc07"])
+    assert argv[1:] == ["-m", "pyinfra", "inventory/room.py", "deploy.py",
+                        "--limit", "pc02", "--limit", "pc07", "-y"]
