@@ -33,7 +33,7 @@ def lab_up(state: Path, hosts: int) -> None:
 
 
 def lab_down(state: Path) -> None:
-    subprocess.run([*LABTORCH, "lab", "down", "--state-dir", str(state)],
+    subprocess.run([*LABTORCH, "lab", "down", "--state-dir", str(state), "--wipe"],
                    check=False, cwd=REPO, capture_output=True, text=True)
 
 

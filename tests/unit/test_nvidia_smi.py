@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from labtorch.facts import nvidia_smi
-from labtorch.facts.nvidia_smi import enrich, merge, parse, parse_query_csv
 
 from labtorch.cli import main
 from labtorch.errors import LabtorchError
+from labtorch.facts import nvidia_smi
+from labtorch.facts.nvidia_smi import enrich, merge, parse, parse_query_csv
 from labtorch.model import Gpu, GpuFacts
 
 ROOT = Path(__file__).resolve().parents[2]
