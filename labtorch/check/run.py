@@ -12,6 +12,7 @@ import logging
 import os
 import shlex
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -124,10 +125,30 @@ def gather(state: State, kwargs_by_host: dict[Host, dict[str, object]],
     return {host: greenlet.get() for host, greenlet in greenlets.items()}
 
 
+@contextlib.contextmanager
+def _pyinfra_quiet() -> Iterator[None]:
+    """Silence pyinfra's own log while checking (failures land in the report), then restore it."""
+    logger = logging.getLogger("pyinfra")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def run_check(inventory_path: Path, *, parallel: int | None = None, connect_timeout: int = 10,
               command_timeout: int = 300, kernel_timeout: int = 60,
               deploy: str = "deploy.py") -> CheckRun:
     """Check every host of the inventory; one ``HostReport`` per host, in inventory order."""
+    with _pyinfra_quiet():
+        return _run_check(inventory_path, parallel=parallel, connect_timeout=connect_timeout,
+                          command_timeout=command_timeout, kernel_timeout=kernel_timeout,
+                          deploy=deploy)
+
+
+def _run_check(inventory_path: Path, *, parallel: int | None, connect_timeout: int,
+               command_timeout: int, kernel_timeout: int, deploy: str) -> CheckRun:
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     clock = time.monotonic()
     state = State(check_for_changes=False)
@@ -135,7 +156,6 @@ def run_check(inventory_path: Path, *, parallel: int | None = None, connect_time
     inventory = load_inventory(inventory_path, state, config)
     state.init(inventory, config)
     room_default = inventory_path.stem
-    logging.getLogger("pyinfra").setLevel(logging.CRITICAL)  # failures land in the report
 
     hosts = list(inventory)
     reports: dict[str, HostReport] = {}
