@@ -5,7 +5,8 @@
     pyinfra inventory/room-mixed-example.py deploy.py --limit windows    # Windows PCs only
 
 Windows PCs are reached with ``@winssh/<address>`` (pyinfra's SSH connector sending each command
-as encoded PowerShell; see docs/windows.md) after scripts/bootstrap-windows.ps1 ran once on each.
+as encoded PowerShell; see README.md, "Windows lab PCs") after scripts/bootstrap-windows.ps1
+ran once on each.
 They join the ``windows`` group by themselves, whose settings are group_data/windows.py; Linux
 PCs are plain SSH hosts with ``_sudo``. Site policy for all is group_data/all.py.
 """

@@ -39,6 +39,7 @@ from labtorch.errors import DataError, LabtorchError
 GpuKind = Literal["desktop", "laptop", "workstation", "datacenter", "embedded"]
 MatchStatus = Literal["exact", "ambiguous", "unknown"]
 
+_SEE_README = "see README.md, section 'GPU names and compute capability'"
 TABLE_ENV = "LABTORCH_GPU_TABLE"
 """Environment variable: path of a site YAML file with extra or overriding GPU rows."""
 
@@ -388,7 +389,7 @@ def _parse(text: str, label: str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise DataError(f"{label} is not valid YAML: {exc}", fix="fix the YAML syntax") from exc
     if not isinstance(document, dict):
-        raise DataError(f"{label} must be a mapping with 'families:'", fix="see docs/gpus.md")
+        raise DataError(f"{label} must be a mapping with 'families:'", fix=_SEE_README)
     return document
 
 
@@ -397,7 +398,7 @@ def _architectures(document: dict[str, Any], label: str) -> dict[str, str]:
     rows = section.get("rows") if isinstance(section, dict) else None
     if not isinstance(section, dict) or not section.get("source") or not isinstance(rows, dict):
         raise DataError(
-            f"{label}: 'architectures' needs 'source' and 'rows' (cc: name)", fix="see docs/gpus.md"
+            f"{label}: 'architectures' needs 'source' and 'rows' (cc: name)", fix=_SEE_README
         )
     result: dict[str, str] = {}
     for cc, arch in rows.items():
@@ -413,13 +414,13 @@ def _architectures(document: dict[str, Any], label: str) -> dict[str, str]:
 def _rows(document: dict[str, Any], label: str, architectures: Mapping[str, str]) -> list[GpuRow]:
     families = document.get("families")
     if not isinstance(families, list):
-        raise DataError(f"{label}: 'families' must be a list", fix="see docs/gpus.md")
+        raise DataError(f"{label}: 'families' must be a list", fix=_SEE_README)
     rows: list[GpuRow] = []
     seen: dict[tuple[str, str | None], str] = {}
     for index, family in enumerate(families, start=1):
         where = f"{label}: family #{index}"
         if not isinstance(family, dict):
-            raise DataError(f"{where} is not a mapping", fix="see docs/gpus.md")
+            raise DataError(f"{where} is not a mapping", fix=_SEE_README)
         name = family.get("family")
         where = f"{label}: family {name!r}"
         unknown = sorted(str(k) for k in family if k not in _FAMILY_KEYS)
@@ -440,7 +441,7 @@ def _rows(document: dict[str, Any], label: str, architectures: Mapping[str, str]
                 fix="use one of those kinds",
             )
         if not isinstance(family["gpus"], list):
-            raise DataError(f"{where}: 'gpus' must be a list of rows", fix="see docs/gpus.md")
+            raise DataError(f"{where}: 'gpus' must be a list of rows", fix=_SEE_README)
         for number, raw in enumerate(family["gpus"], start=1):
             row = _row(raw, f"{where}, row {number}", family, architectures)
             identity = (row.name, row.variant)

@@ -26,7 +26,7 @@ import yaml
 from labtorch.errors import DataError, LabtorchError
 from labtorch.model import SitePolicy
 
-#: Every setting with its default (documented in docs/provision.md).
+#: Every setting with its default (documented in README.md ("Provisioning a room")).
 DEFAULTS: dict[str, Any] = {
     # what to install (the planner's SitePolicy)
     "labtorch_torch_spec": "latest",

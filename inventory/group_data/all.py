@@ -1,5 +1,5 @@
 """Site policy for every host (pyinfra group data). Each value below is the default; change what
-your site needs. Full descriptions: docs/provision.md, "Settings".
+your site needs. Full descriptions: README.md, "Settings".
 
 Never put passwords here: SSH uses keys (ssh_key / ssh_config), and no setting needs a secret.
 """

@@ -1,6 +1,6 @@
 """Settings for the Windows PCs of a room (the ``windows`` group; every ``@winssh/...`` host is in
 it automatically). Values here override group_data/all.py for those PCs only. Full
-descriptions: docs/windows.md.
+descriptions: README.md ("Windows lab PCs").
 
 Never put passwords here: the PCs accept the admin's SSH key (scripts/bootstrap-windows.ps1).
 """

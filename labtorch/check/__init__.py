@@ -10,5 +10,5 @@
 - ``testinfra``: the optional testinfra suite as one more column.
 
 The CLI is ``labtorch.cli.check`` (``labtorch check``, ``report``, ``inventory-report``,
-``schedule``); the manual is docs/check.md.
+``schedule``); the manual is README.md ("Compliance re-checks").
 """
