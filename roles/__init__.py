@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import weakref
 from io import StringIO
 from typing import Any
 
@@ -30,7 +31,11 @@ from labtorch.roles.settings import DEFAULTS, Settings
 #: Marker every labtorch-written config file carries; a file without it is never overwritten.
 MANAGED_MARK = "managed by labtorch"
 
-_SETTINGS: dict[tuple[int, str], tuple[Settings, SystemInfo]] = {}
+# Per pyinfra State (weakly: a new State never sees an old one's answers, even where Python
+# reuses the old object's id), then per host name.
+_SETTINGS: weakref.WeakKeyDictionary[Any, dict[str, tuple[Settings, SystemInfo]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def host_system(current: Host | None = None) -> SystemInfo:
@@ -47,16 +52,17 @@ def host_settings(current: Host | None = None) -> Settings:
 
 
 def _cached(current: Host) -> tuple[Settings, SystemInfo]:
-    key = (id(current.state), current.name)
-    if key not in _SETTINGS:
+    per_state = _SETTINGS.setdefault(current.state, {})
+    key = current.name
+    if key not in per_state:
         data = {name: current.data.get(name) for name in DEFAULTS}
         from labtorch.windows import is_windows_host  # Windows is decided before any command
 
         if is_windows_host(current):
             from labtorch.windows.roles import windows_host
 
-            _SETTINGS[key] = windows_host(current, data)
-            return _SETTINGS[key]
+            per_state[key] = windows_host(current, data)
+            return per_state[key]
         system = current.get_fact(HostSystem)
         os_name = data.get("labtorch_os") or system.os
         if os_name not in ("linux", "windows"):
@@ -66,8 +72,8 @@ def _cached(current: Host) -> tuple[Settings, SystemInfo]:
                 fix="set labtorch_os = 'linux' or 'windows' in the host's inventory data",
             )
         settings = Settings.from_data(data, host=current.name, home=system.home, os=os_name)
-        _SETTINGS[key] = (settings, system)
-    return _SETTINGS[key]
+        per_state[key] = (settings, system)
+    return per_state[key]
 
 
 def host_os(current: Host | None = None) -> str:
