@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pyinfra import host
+from pyinfra import host, logger
 
 from deploy.plan import plan_for
 from labtorch.errors import LabtorchError
@@ -37,3 +37,11 @@ try:
         verify_role.verify(plan)
 except LabtorchError as err:
     refused(name="labtorch refuses this host", line=str(err))
+except Exception as err:  # a bug must fail this host only, never the whole room
+    logger.exception(f"{host.print_prefix}unexpected error while preparing this host")
+    problem = LabtorchError(
+        f"unexpected {type(err).__name__} while preparing this host: {err}",
+        host=host.name,
+        fix="this is a labtorch bug: report it with the traceback above; the other hosts go on",
+    )
+    refused(name="labtorch refuses this host", line=str(problem))

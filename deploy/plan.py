@@ -40,24 +40,26 @@ _PLANS: dict[tuple[int, str], HostPlan] = {}
 
 def plan_for(host: Host) -> HostPlan:
     """The plan of ``host`` (computed once per run). Raises ``LabtorchError`` when the site
-    policy is impossible for this host; the room table shows that host's error too."""
+    policy is impossible for this host; the room table shows that host's error too. The host's
+    row is recorded whatever goes wrong, so no other host waits for the table's timeout."""
     key = (id(host.state), host.name)
     if key in _PLANS:
         return _PLANS[key]
     from labtorch.windows import is_windows_host  # the one OS decision for the GPU fact
     from labtorch.windows.facts import WindowsGpus
 
-    facts = host.get_fact(WindowsGpus if is_windows_host(host) else NvidiaGpus)
+    facts: GpuFacts | None = None
     plan: HostPlan | None = None
-    error: LabtorchError | None = None
+    error: Exception | None = None
     try:
+        facts = host.get_fact(WindowsGpus if is_windows_host(host) else NvidiaGpus)
         settings = host_settings(host)
         plan = plan_host(facts, settings.policy, os=settings.os, host=host.name)
-    except LabtorchError as err:
+    except Exception as err:
         error = err
-    _record(host, facts, plan, error)
-    if error is not None:
-        raise error
+        raise
+    finally:  # always this host's row, so the other hosts never wait for TABLE_WAIT_S
+        _record(host, facts or GpuFacts(), plan, error)
     assert plan is not None
     for warning in plan.warnings:
         logger.warning(f"{host.print_prefix}{warning}")
@@ -71,7 +73,11 @@ def _record(host: Host, facts: GpuFacts, plan: HostPlan | None, error: Exception
     if room is None:
         room = _Room(len(state.inventory.get_active_hosts()), {}, gevent.event.Event())
         _ROOMS[id(state)] = room
-    room.rows[host.name] = (facts, plan, None if error is None else str(error))
+    if error is None or isinstance(error, LabtorchError):
+        text = None if error is None else str(error)
+    else:
+        text = f"{host.name}: unexpected {type(error).__name__}: {error}"
+    room.rows[host.name] = (facts, plan, text)
     if len(room.rows) >= room.expected and not room.printed.is_set():
         print_table(room.rows)
         room.printed.set()

@@ -98,8 +98,12 @@ class CondaInstall:
 
     @property
     def half_finished(self) -> bool:
-        """labtorch started this install and it did not finish (a host stopped mid-run)."""
-        return self.owned and (not self.complete or self.receipt.get("state") == "started")  # type: ignore[union-attr]
+        """labtorch started this install and it did not finish (a host stopped mid-run).
+
+        Only a receipt in state "started" says so: an adopted install (someone else's) or a
+        "complete" one that lost files is *not* half-finished and is never reinstalled over.
+        """
+        return self.owned and (self.receipt or {}).get("state") == "started"
 
     def env(self, name: str) -> CondaEnvInfo | None:
         return next((env for env in self.envs if env.name == name), None)

@@ -139,22 +139,62 @@ class Verdict:
 def plan_from_dict(data: Mapping[str, Any]) -> HostPlan:
     """Rebuild a :class:`HostPlan` from ``HostPlan.to_dict()`` output (as kept in plan.json).
 
-    Unknown keys are ignored so an older reader accepts a newer plan; a missing required key
-    raises :class:`LabtorchError`.
+    Unknown keys are ignored so an older reader accepts a newer plan; a missing required key or
+    a value of the wrong type (``"install": null``, a number for ``torch``) raises
+    :class:`LabtorchError` naming the key.
     """
+    redeploy = "re-run the deploy so it writes a complete plan.json"
+    if not isinstance(data, Mapping):
+        raise LabtorchError(f"the plan is {_json_type(data)}, not an object", fix=redeploy)
     known = HostPlan.__dataclass_fields__
     values = {key: value for key, value in data.items() if key in known}
     missing = [name for name in ("torch", "variant", "python", "index_url") if name not in values]
     if missing:
-        raise LabtorchError(f"the plan has no {', '.join(missing)}",
-                            fix="re-run the deploy so it writes a complete plan.json")
+        raise LabtorchError(f"the plan has no {', '.join(missing)}", fix=redeploy)
     values.setdefault("torchvision", None)
     values.setdefault("torchaudio", None)
-    values["install"] = tuple(tuple(cmd) for cmd in values.get("install", ()))
+    for key in ("torch", "variant", "python", "index_url", "os"):
+        if key in values and not isinstance(values[key], str):
+            raise LabtorchError(f"the plan's {key!r} is {_json_type(values[key])}, not a string",
+                                fix=redeploy)
+    for key in ("torchvision", "torchaudio", "min_compute_capability", "driver_version",
+                "extra_index_url"):
+        if values.get(key) is not None and not isinstance(values[key], str):
+            raise LabtorchError(f"the plan's {key!r} is {_json_type(values[key])}, "
+                                "not a string or null", fix=redeploy)
+    install = values.get("install", [])
+    if not (isinstance(install, list | tuple) and all(
+            isinstance(cmd, list | tuple) and all(isinstance(arg, str) for arg in cmd)
+            for cmd in install)):
+        raise LabtorchError(f"the plan's 'install' is {_json_type(install)}, not a list of pip "
+                            "argument lists", fix=redeploy)
+    values["install"] = tuple(tuple(cmd) for cmd in install)
     for key in ("reasons", "warnings", "gpus"):
-        if key in values:
-            values[key] = tuple(values[key])
+        if key not in values:
+            continue
+        if not (isinstance(values[key], list | tuple)
+                and all(isinstance(x, str) for x in values[key])):
+            raise LabtorchError(f"the plan's {key!r} is {_json_type(values[key])}, "
+                                "not a list of strings", fix=redeploy)
+        values[key] = tuple(values[key])
     return HostPlan(**values)
+
+
+def _json_type(value: Any) -> str:
+    """How a JSON value reads in an error: "null", "a number", "a list" ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
 
 
 # --------------------------------------------------------------------------- helpers

@@ -6,7 +6,8 @@
   this env only.
 
 Nothing in users' homes or /etc is touched. With ``labtorch_condarc_mode = "per-command"`` (or an
-adopted install, whose configuration is not labtorch's) no ``.condarc`` is written and conda
+install labtorch did not make, e.g. an adopted one: the host's receipt decides, not the current
+``labtorch_adopt_conda``) no ``.condarc`` is written and conda
 commands get ``--override-channels -c <mirror>/<channel>`` (:func:`channel_args`), as in the manual
 recipe. The PyTorch wheel index is not configured here: the torch role passes the planned
 ``--index-url``.
@@ -26,6 +27,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from labtorch import compat
+from labtorch.facts.conda import CondaInstall, CondaInstallAt
 from labtorch.roles import (
     MANAGED_MARK,
     host_os,
@@ -99,13 +101,44 @@ def render_pip_conf(settings: Settings, torch_index: str) -> str:
 
 
 def uses_condarc(settings: Settings) -> bool:
-    """Whether channels live in ``<prefix>/.condarc`` (persistent mode, labtorch's install)."""
+    """Whether channels live in ``<prefix>/.condarc``, judged from the settings alone.
+
+    Linux roles decide from the host's install instead (:func:`host_uses_condarc`); this is the
+    fallback for callers that have no install fact (the Windows helpers).
+    """
     return settings.condarc_mode == "persistent" and not settings.adopt_conda
 
 
-def channel_args(settings: Settings) -> tuple[str, ...]:
-    """``--override-channels -c ...`` for conda commands when no ``.condarc`` carries them."""
-    if uses_condarc(settings):
+def condarc_is_labtorchs(settings: Settings, install: CondaInstall | None) -> bool:
+    """Whether ``<prefix>/.condarc`` is labtorch's to write, decided from the host's receipt.
+
+    Persistent mode and an install labtorch made (receipt state "complete" or "started") or is
+    about to make (nothing at the prefix yet). An adopted install (state "adopted") or someone
+    else's never gets its ``.condarc`` replaced, whatever ``labtorch_adopt_conda`` says now:
+    its channels go per command.
+    """
+    if settings.condarc_mode != "persistent":
+        return False
+    if install is None:
+        return True
+    return install.owned and (install.receipt or {}).get("state") in ("complete", "started")
+
+
+def host_uses_condarc(settings: Settings) -> bool:
+    """:func:`condarc_is_labtorchs` for the host being deployed (one fact: its install)."""
+    if settings.condarc_mode != "persistent":
+        return False
+    install = host.get_fact(CondaInstallAt, prefix=settings.conda_prefix)
+    return condarc_is_labtorchs(settings, install)
+
+
+def channel_args(settings: Settings, condarc: bool | None = None) -> tuple[str, ...]:
+    """``--override-channels -c ...`` for conda commands when no ``.condarc`` carries them.
+
+    ``condarc``: whether the host's ``.condarc`` carries the channels (:func:`host_uses_condarc`);
+    None judges from the settings alone (:func:`uses_condarc`).
+    """
+    if uses_condarc(settings) if condarc is None else condarc:
         return ()
     base = conda_channel_url(settings)
     args: list[str] = ["--override-channels"]
@@ -123,14 +156,14 @@ def conda_channels() -> None:
         windows.channels(host_settings())
         return
     settings = host_settings()
-    if not uses_condarc(settings):
+    if not host_uses_condarc(settings):
         host.noop("conda channels are passed per command (no .condarc)")
         return
     managed_file(
         name=f"conda channels in {settings.conda_prefix}/.condarc",
         path=f"{settings.conda_prefix}/.condarc",
         content=render_condarc(settings),
-        replace_unmarked=True,  # the installer's own .condarc, in an install labtorch made
+        replace_unmarked=True,  # the installer's own .condarc: the receipt says labtorch made it
     )
 
 

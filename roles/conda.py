@@ -99,11 +99,25 @@ def conda_installed(
     + accept_defaults_tos: accept Anaconda's ToS for ``defaults`` non-interactively (Miniconda)
     + free_mib / min_free_mib: refuse to start an install on a nearly full disk
 
-    States: complete and labtorch's → no change; absent or labtorch's half-finished → download,
-    verify, install (``-b -u -p``), receipt; someone else's → refuse unless ``adopt``.
+    States: complete and labtorch's → no change; absent or labtorch's half-finished (receipt
+    "started") → download, verify, install (``-b -u -p``), receipt; someone else's → refuse
+    unless ``adopt``; labtorch's receipt ("complete" or "adopted") but files missing → refuse
+    (never installed over).
     """
     found = host.get_fact(CondaInstallAt, prefix=prefix)
     receipt_path = f"{prefix}/{RECEIPT}"
+    if found is not None and found.owned and not found.half_finished and not found.complete:
+        state = (found.receipt or {}).get("state")
+        yield refuse(
+            f"{prefix} has labtorch's receipt (state {state!r}) but bin/conda or "
+            "conda-meta/history is missing"
+            + (
+                ", and it is an adopted install labtorch did not make" if state == "adopted" else ""
+            ),
+            fix=f"repair or remove {prefix} yourself (labtorch never installs over an install it "
+            "did not just start), or point labtorch_conda_prefix somewhere else",
+        )
+        return
     if found is not None and found.owned and not found.half_finished:
         if accept_defaults_tos and not (found.receipt or {}).get("defaults_tos_accepted"):
             yield accept_tos_command(prefix)

@@ -17,7 +17,7 @@ from pyinfra.api import StringCommand, deploy, operation
 from labtorch.facts.conda import CondaEnvPackages, CondaInstallAt
 from labtorch.model import HostPlan
 from labtorch.roles import host_os, host_settings, refuse, write_json_command
-from labtorch.roles.channels import channel_args
+from labtorch.roles.channels import channel_args, host_uses_condarc
 from labtorch.roles.settings import DEFAULTS, Settings
 
 
@@ -42,7 +42,7 @@ def _linux(settings: Settings, plan: HostPlan) -> None:
         prefix=settings.conda_prefix,
         env_name=settings.env_name,
         python=plan.python,
-        channel_args=channel_args(settings),
+        channel_args=channel_args(settings, host_uses_condarc(settings)),
     )
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import shlex
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from pyinfra import host
 from pyinfra.api import StringCommand, deploy, operation
 
 from labtorch.facts.conda import CondaEnvPackages
-from labtorch.roles import MANAGED_MARK, host_os, host_settings, managed_file
+from labtorch.roles import MANAGED_MARK, host_os, host_settings, managed_file, refuse
 from labtorch.roles.channels import templates
 from labtorch.roles.settings import DEFAULTS, Settings
 
@@ -67,7 +67,14 @@ def ipykernel(env_prefix: str, requirement: str = "ipykernel", extra_args: tuple
     + requirement: a PEP 508 requirement ("ipykernel", "ipykernel>=6.29")
     + extra_args: added to the pip command
     """
-    wanted = Requirement(requirement)
+    try:
+        wanted = Requirement(requirement)
+    except InvalidRequirement:
+        yield refuse(
+            f"labtorch_ipykernel_spec={requirement!r} is not a valid requirement",
+            fix="set labtorch_ipykernel_spec to e.g. 'ipykernel' or 'ipykernel>=6.29'",
+        )
+        return
     packages = host.get_fact(CondaEnvPackages, env_prefix=env_prefix)
     have = packages.version_of(wanted.name) if packages else None
     if have is not None and wanted.specifier.contains(have, prereleases=True):

@@ -22,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 import yaml
+from packaging.requirements import InvalidRequirement, Requirement
 
 from labtorch.errors import DataError, LabtorchError
 from labtorch.model import SitePolicy
@@ -66,6 +67,28 @@ _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./:\\-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
+_URL = re.compile(r"^https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+$")
+_CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_KERNEL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_MIRROR = re.compile(r"^[A-Za-z0-9_.-]+$")
+_PYTHON = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
+_CONDA_VERSION = re.compile(r"^[0-9][A-Za-z0-9._-]*$")
+_SPEC = re.compile(r"^[A-Za-z0-9.,<>=!~*+ -]+$")
+_SHA256 = re.compile(r"^[0-9A-Fa-f]{64}$")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _bad(key: str, value: Any, allowed: str, host: str | None) -> LabtorchError:
+    """The one error every setting check raises: host, setting, its value, what is allowed."""
+    return LabtorchError(
+        f"{key}={value!r} is not valid",
+        host=host,
+        fix=f"set {key} in inventory/group_data to {allowed}",
+    )
+
+
 def _choice(data: Mapping[str, Any], key: str, choices: tuple[str, ...], host: str | None) -> str:
     value = data.get(key)
     value = DEFAULTS[key] if value is None else value
@@ -76,6 +99,70 @@ def _choice(data: Mapping[str, Any], key: str, choices: tuple[str, ...], host: s
             fix=f"set {key} in inventory/group_data to one of {', '.join(choices)}",
         )
     return str(value)
+
+
+def _text(value: Any, key: str, pattern: re.Pattern[str], allowed: str, host: str | None) -> str:
+    """A string setting that must match ``pattern`` (it reaches a template or a shell command)."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise _bad(key, value, allowed, host)
+    return value
+
+
+def _optional(
+    value: Any, key: str, pattern: re.Pattern[str], allowed: str, host: str | None
+) -> str | None:
+    return None if value is None else _text(value, key, pattern, f"None or {allowed}", host)
+
+
+def _url(value: Any, key: str, host: str | None, *, variant: bool = False) -> str | None:
+    """None or an http(s) URL without spaces, quotes or line breaks."""
+    if value is None:
+        return None
+    probe = value.replace("{variant}", "x") if variant and isinstance(value, str) else value
+    _text(probe, key, _URL, "None or an http(s):// URL without spaces, quotes or line breaks", host)
+    return str(value)
+
+
+def _flag(value: Any, key: str, host: str | None) -> bool:
+    """True/False (also "yes"/"no", "true"/"false" and 1/0, as INI inventories write them)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in (*_TRUE, *_FALSE):
+        return value.strip().lower() in _TRUE
+    raise _bad(key, value, "True or False", host)
+
+
+def _strings(
+    value: Any, key: str, pattern: re.Pattern[str], allowed: str, host: str | None
+) -> tuple[str, ...]:
+    """A tuple setting; a single string is a one-element tuple (not its characters)."""
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, (tuple, list)):
+        raise _bad(key, value, f"a tuple of {allowed}", host)
+    return tuple(_text(item, key, pattern, f"a tuple of {allowed}", host) for item in items)
+
+
+def whole_number(value: Any, key: str, host: str | None, *, minimum: int = 0) -> int:
+    """An integer setting (an int or a string of digits) of at least ``minimum``.
+
+    >>> whole_number("300", "labtorch_verify_timeout", None, minimum=1)
+    300
+    >>> whole_number("5 min", "labtorch_verify_timeout", "pc01", minimum=1)
+    Traceback (most recent call last):
+    ...
+    labtorch.errors.LabtorchError: pc01: labtorch_verify_timeout='5 min' is not valid; set \
+labtorch_verify_timeout in inventory/group_data to a whole number of at least 1
+    """
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or number < minimum:
+        raise _bad(key, value, f"a whole number of at least {minimum}", host)
+    return number
 
 
 def check_prefix(path: str, *, key: str, host: str | None) -> str:
@@ -90,7 +177,7 @@ def check_prefix(path: str, *, key: str, host: str | None) -> str:
 characters or spaces, which break conda and MKL; set labtorch_conda_prefix to an ASCII path \
 without spaces, e.g. /opt/miniforge3
     """
-    if not path.isascii() or not _SAFE_PATH.match(path):
+    if not path.isascii() or not _SAFE_PATH.fullmatch(path):
         raise LabtorchError(
             f"conda prefix {path!r} contains non-ASCII characters or spaces, "
             "which break conda and MKL",
@@ -227,8 +314,8 @@ class Settings:
         scope = _choice(data, "labtorch_install_scope", ("all", "user"), host)
         kernel_scope = _choice(data, "labtorch_kernel_scope", ("all", "user"), host)
         condarc_mode = _choice(data, "labtorch_condarc_mode", ("persistent", "per-command"), host)
-        env_name = str(get("labtorch_env_name"))
-        if not _ENV_NAME.match(env_name) or env_name == "base":
+        env_name = get("labtorch_env_name")
+        if not isinstance(env_name, str) or not _ENV_NAME.fullmatch(env_name) or env_name == "base":
             raise LabtorchError(
                 f"labtorch_env_name={env_name!r} is not a usable env name",
                 host=host,
@@ -239,24 +326,107 @@ class Settings:
         if prefix is None:
             root = home if scope == "user" else "/opt"
             prefix = f"{root}/{PREFIX_DIRS[flavor]}"
-        prefix = check_prefix(str(prefix), key="labtorch_conda_prefix", host=host)
+        if not isinstance(prefix, str):
+            raise _bad("labtorch_conda_prefix", prefix, "an absolute path", host)
+        prefix = check_prefix(prefix, key="labtorch_conda_prefix", host=host)
         version = (
-            get("labtorch_conda_version")
+            _optional(
+                get("labtorch_conda_version"),
+                "labtorch_conda_version",
+                _CONDA_VERSION,
+                "an installer version such as '25.3.0-3'",
+                host,
+            )
             or _installer_table()["flavors"][flavor]["default_version"]
         )
+        quote = " (quote it: 3.10 written as a number is 3.1)"
         policy = SitePolicy(
-            torch=str(get("labtorch_torch_spec")),
-            python=None if get("labtorch_python") is None else str(get("labtorch_python")),
-            python_max=str(get("labtorch_python_max")),
-            mirror=str(get("labtorch_mirror")),
-            pytorch_index_url=get("labtorch_pytorch_index_url"),
-            pypi_index_url=get("labtorch_pypi_index_url"),
+            torch=_text(
+                get("labtorch_torch_spec"),
+                "labtorch_torch_spec",
+                _SPEC,
+                "'latest' or a version specifier such as '2.7' or '>=2.5,<2.8'" + quote,
+                host,
+            ),
+            python=_optional(
+                get("labtorch_python"),
+                "labtorch_python",
+                _PYTHON,
+                "a Python version string such as '3.11'" + quote,
+                host,
+            ),
+            python_max=_text(
+                get("labtorch_python_max"),
+                "labtorch_python_max",
+                _PYTHON,
+                "a Python version string such as '3.12'" + quote,
+                host,
+            ),
+            mirror=_text(
+                get("labtorch_mirror"),
+                "labtorch_mirror",
+                _MIRROR,
+                "the name of a row of data/mirrors.yaml, e.g. 'official' or 'tuna'",
+                host,
+            ),
+            pytorch_index_url=_url(
+                get("labtorch_pytorch_index_url"),
+                "labtorch_pytorch_index_url",
+                host,
+                variant=True,
+            ),
+            pypi_index_url=_url(get("labtorch_pypi_index_url"), "labtorch_pypi_index_url", host),
             driver_floor=_choice(data, "labtorch_driver_floor", ("minor", "toolkit"), host),  # type: ignore[arg-type]
-            allow_cpu=bool(get("labtorch_allow_cpu")),
-            include_torchaudio=bool(get("labtorch_include_torchaudio")),
-            include_torchvision=bool(get("labtorch_include_torchvision")),
+            allow_cpu=_flag(get("labtorch_allow_cpu"), "labtorch_allow_cpu", host),
+            include_torchaudio=_flag(
+                get("labtorch_include_torchaudio"), "labtorch_include_torchaudio", host
+            ),
+            include_torchvision=_flag(
+                get("labtorch_include_torchvision"), "labtorch_include_torchvision", host
+            ),
         )
-        kernel_name = str(get("labtorch_kernel_name") or env_name)
+        kernel_name = _text(
+            get("labtorch_kernel_name") or env_name,
+            "labtorch_kernel_name",
+            _KERNEL_NAME,
+            "None or a name of letters, digits, '.', '_' or '-'",
+            host,
+        )
+        display = _text(
+            get("labtorch_kernel_display_name") or f"Python ({env_name})",
+            "labtorch_kernel_display_name",
+            _PRINTABLE,
+            "None or one line of text",
+            host,
+        )
+        channels = _strings(
+            get("labtorch_conda_channels"),
+            "labtorch_conda_channels",
+            _CHANNEL,
+            "channel names (letters, digits, '.', '_', '-'), e.g. ('conda-forge',)",
+            host,
+        )
+        if not channels:
+            raise _bad("labtorch_conda_channels", channels, "at least one channel name", host)
+        ipykernel_spec = get("labtorch_ipykernel_spec")
+        try:
+            if not isinstance(ipykernel_spec, str) or not _PRINTABLE.fullmatch(ipykernel_spec):
+                raise InvalidRequirement(repr(ipykernel_spec))
+            Requirement(ipykernel_spec)
+        except InvalidRequirement:
+            raise _bad(
+                "labtorch_ipykernel_spec",
+                ipykernel_spec,
+                "a requirement such as 'ipykernel' or 'ipykernel>=6.29'",
+                host,
+            ) from None
+        sha = _optional(
+            get("labtorch_installer_sha256"),
+            "labtorch_installer_sha256",
+            _SHA256,
+            "the 64 hex digits of the installer's sha256",
+            host,
+        )
         return cls(
             policy=policy,
             env_name=env_name,
@@ -264,19 +434,31 @@ class Settings:
             conda_version=str(version),
             install_scope=scope,
             conda_prefix=prefix,
-            installer_mirror=get("labtorch_installer_mirror"),
-            installer_sha256=get("labtorch_installer_sha256"),
-            adopt_conda=bool(get("labtorch_adopt_conda")),
-            accept_defaults_tos=bool(get("labtorch_accept_defaults_tos")),
-            conda_channels=tuple(get("labtorch_conda_channels")),
-            conda_channel_url=get("labtorch_conda_channel_url"),
+            installer_mirror=_url(
+                get("labtorch_installer_mirror"), "labtorch_installer_mirror", host
+            ),
+            installer_sha256=None if sha is None else sha.lower(),
+            adopt_conda=_flag(get("labtorch_adopt_conda"), "labtorch_adopt_conda", host),
+            accept_defaults_tos=_flag(
+                get("labtorch_accept_defaults_tos"), "labtorch_accept_defaults_tos", host
+            ),
+            conda_channels=channels,
+            conda_channel_url=_url(
+                get("labtorch_conda_channel_url"), "labtorch_conda_channel_url", host
+            ),
             condarc_mode=condarc_mode,
             kernel_scope=kernel_scope,
             kernel_name=kernel_name,
-            kernel_display_name=str(get("labtorch_kernel_display_name") or f"Python ({env_name})"),
-            ipykernel_spec=str(get("labtorch_ipykernel_spec")),
-            pip_extra_args=tuple(get("labtorch_pip_extra_args")),
-            min_free_mib=int(get("labtorch_min_free_mib")),
+            kernel_display_name=display,
+            ipykernel_spec=ipykernel_spec,
+            pip_extra_args=_strings(
+                get("labtorch_pip_extra_args"),
+                "labtorch_pip_extra_args",
+                _PRINTABLE,
+                "pip arguments, e.g. ('--no-compile',)",
+                host,
+            ),
+            min_free_mib=whole_number(get("labtorch_min_free_mib"), "labtorch_min_free_mib", host),
             home=home,
             host=host,
             os=os,

@@ -47,7 +47,7 @@ from pyinfra.api import FunctionCommand, deploy, operation
 from labtorch.facts.verify import VerificationRun
 from labtorch.model import HostPlan
 from labtorch.roles import MANAGED_MARK, host_os, host_settings, managed_file
-from labtorch.roles.settings import DEFAULTS, Settings
+from labtorch.roles.settings import DEFAULTS, Settings, whole_number
 from labtorch.verify_report import PLAN_SCHEMA, Verdict, judge
 
 VERIFY_DEFAULTS: dict[str, Any] = {
@@ -69,16 +69,20 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def plan_document(plan: HostPlan, settings: Settings) -> dict[str, Any]:
+def plan_document(
+    plan: HostPlan, settings: Settings, *, condarc_written: bool | None = None
+) -> dict[str, Any]:
     """The ``plan.json`` a host keeps: the plan and where each provisioned thing lives.
 
     Expected file contents are rendered by the channels role's own functions, so the record
-    and the deploy cannot disagree.
+    and the deploy cannot disagree. ``condarc_written``: whether the channels role wrote
+    ``<prefix>/.condarc`` on this host (:func:`~labtorch.roles.channels.host_uses_condarc`);
+    None judges from the settings alone.
     """
     from labtorch.roles.channels import pypi_index_url, render_condarc, uses_condarc
 
     condarc = None
-    if uses_condarc(settings):
+    if uses_condarc(settings) if condarc_written is None else condarc_written:
         condarc = {
             "path": f"{settings.conda_prefix}/.condarc",
             "sha256": _sha256(render_condarc(settings)),
@@ -123,12 +127,21 @@ def redact(text: str) -> str:
     return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
-def plan_json(plan: HostPlan, settings: Settings) -> str:
+def plan_json(plan: HostPlan, settings: Settings, *, condarc_written: bool | None = None) -> str:
     """``plan.json``'s exact text (stable key order, so an unchanged plan is no change).
 
     Index URLs keep no password: the record is readable by every user of the PC.
     """
-    return redact(json.dumps(plan_document(plan, settings), indent=2, sort_keys=True)) + "\n"
+    document = plan_document(plan, settings, condarc_written=condarc_written)
+    return redact(json.dumps(document, indent=2, sort_keys=True)) + "\n"
+
+
+def timeout_setting(key: str) -> int:
+    """A verification timeout of the host being deployed, in whole seconds (at least 1).
+
+    Raises ``LabtorchError`` naming the host and the setting when it is not a whole number.
+    """
+    return whole_number(host.data.get(key), key, host.name, minimum=1)
 
 
 @deploy("labtorch: verify", data_defaults={**DEFAULTS, **VERIFY_DEFAULTS})
@@ -146,11 +159,14 @@ def verify(plan: HostPlan) -> None:
 
 
 def _linux(plan: HostPlan, settings: Settings) -> None:
+    from labtorch.roles.channels import host_uses_condarc
+
     directory = settings.receipt_dir
+    condarc = host_uses_condarc(settings)
     managed_file(
         name=f"host plan in {directory}/{PLAN_NAME}",
         path=f"{directory}/{PLAN_NAME}",
-        content=plan_json(plan, settings),
+        content=plan_json(plan, settings, condarc_written=condarc),
     )
     managed_file(
         name=f"verification script in {directory}/{SCRIPT_NAME}",
@@ -163,8 +179,8 @@ def _linux(plan: HostPlan, settings: Settings) -> None:
         script=f"{directory}/{SCRIPT_NAME}",
         plan_path=f"{directory}/{PLAN_NAME}",
         plan=plan,
-        kernel_timeout=int(host.data.get("labtorch_verify_kernel_timeout")),
-        _timeout=int(host.data.get("labtorch_verify_timeout")),
+        kernel_timeout=timeout_setting("labtorch_verify_kernel_timeout"),
+        _timeout=timeout_setting("labtorch_verify_timeout"),
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import configparser
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from labtorch.check.gather import PLAN_FILE, VERIFY_SCRIPT, Snapshot
@@ -26,6 +27,7 @@ from labtorch.check.model import CheckResult, HostReport, HostVersions, Status, 
 from labtorch.errors import LabtorchError
 from labtorch.model import HostPlan
 from labtorch.roles.settings import Settings
+from labtorch.roles.verify import redact
 
 CHECKS = ("reach", "plan", "conda", "verify", "python", "torch", "gpu", "jupyter", "config")
 
@@ -63,9 +65,26 @@ def settings_error_report(host: str, room: str, error: LabtorchError) -> HostRep
         error.fix or "fix the host's labtorch_* settings in the inventory"),))
 
 
+def check_error_report(host: str, room: str, error: BaseException, *, fix: str) -> HostReport:
+    """A host that answered but whose check data could not be read or judged (a corrupt
+    ``plan.json``, output labtorch did not expect): it fails, and the other hosts go on."""
+    if isinstance(error, LabtorchError):
+        what = error.what
+    else:
+        lines = str(error).strip().splitlines()
+        what = f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
+    return HostReport(host, room, (CheckResult(
+        host, "reach", "fail", redact(f"could not read this host's check data: {what}"),
+        redact(fix)),))
+
+
 def evaluate_host(host: str, room: str, snapshot: Snapshot, settings: Settings, *,
                   fix: str) -> HostReport:
-    """Every check of one reachable host. ``fix`` is the command that re-provisions it."""
+    """Every check of one reachable host. ``fix`` is the command that re-provisions it.
+
+    Passwords in URLs are masked (:func:`labtorch.roles.verify.redact`) in everything the report
+    prints: the report is read by more people than the inventory.
+    """
     results = [CheckResult(host, "reach", "pass", detail=_describe_system(snapshot))]
     recorded, plan_result = _plan_check(host, snapshot, settings, fix)
     results.append(plan_result)
@@ -73,7 +92,12 @@ def evaluate_host(host: str, room: str, snapshot: Snapshot, settings: Settings, 
     results.extend(_verify_checks(host, snapshot, settings, recorded, fix))
     if snapshot.plan is not None:
         results.append(_config_check(host, snapshot, settings, fix))
-    return HostReport(host, room, tuple(results), versions(snapshot))
+    return HostReport(host, room, tuple(_masked(r) for r in results), versions(snapshot))
+
+
+def _masked(result: CheckResult) -> CheckResult:
+    return replace(result, cause=redact(result.cause), fix=redact(result.fix),
+                   detail=redact(result.detail))
 
 
 # --- plan ---------------------------------------------------------------------------------------
@@ -122,19 +146,31 @@ def _plan_check(host: str, snapshot: Snapshot, settings: Settings,
 def plan_changes(recorded: HostPlan, fresh: HostPlan) -> list[str]:
     """What differs between the recorded and today's plan, in words ("variant cu128 → cu126").
 
+    ``plan.json`` records URLs with their password masked, so both sides are compared (and
+    printed) masked: a credentialed index is no drift, and its password never shows.
+
     >>> a = HostPlan("2.9.1", None, None, "cu128", "3.12", "https://x/cu128", ())
     >>> plan_changes(a, HostPlan("2.9.1", None, None, "cu126", "3.12", "https://x/cu126", ()))
     ['variant cu128 → cu126', 'index_url https://x/cu128 → https://x/cu126']
     """
     changes = []
     for name in PLAN_FIELDS:
-        old, new = getattr(recorded, name), getattr(fresh, name)
+        old, new = _masked_value(getattr(recorded, name)), _masked_value(getattr(fresh, name))
         if old != new:
             if name == "install":
                 changes.append("pip install commands changed")
             else:
                 changes.append(f"{name} {old} → {new}")
     return changes
+
+
+def _masked_value(value: Any) -> Any:
+    """``value`` with URL passwords masked; pip argument tuples element by element."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, tuple):
+        return tuple(_masked_value(item) for item in value)
+    return value
 
 
 def fact_changes(recorded: HostPlan, fresh: HostPlan) -> list[str]:
@@ -225,12 +261,15 @@ def _config_check(host: str, snapshot: Snapshot, settings: Settings, fix: str) -
             problems.append(f"{condarc.get('path')} was changed since the deploy")
     pip_conf = document.get("pip_conf")
     if isinstance(pip_conf, Mapping) and pip_conf.get("index_url"):
+        # plan.json records the URL masked; the live pip.conf has it in clear: mask both
         seen = pip_index_url(snapshot.pip_conf)
+        seen_masked = redact(seen) if seen else None
+        expected = redact(str(pip_conf["index_url"]))
         if snapshot.pip_conf is None:
             problems.append(f"{pip_conf.get('path')} is missing")
-        elif seen != pip_conf["index_url"]:
-            problems.append(f"{pip_conf.get('path')} points pip at {seen or 'no index'}, "
-                            f"not {pip_conf['index_url']}")
+        elif seen_masked != expected:
+            problems.append(f"{pip_conf.get('path')} points pip at {seen_masked or 'no index'}, "
+                            f"not {expected}")
     if problems:
         return CheckResult(host, "config", "fail", "; ".join(problems), fix)
     return CheckResult(host, "config", "pass", detail=".condarc and pip.conf as deployed")

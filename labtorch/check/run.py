@@ -24,7 +24,12 @@ from pyinfra.api.facts import get_fact
 from pyinfra.api.host import Host
 from pyinfra.context import ctx_config, ctx_host, ctx_state
 
-from labtorch.check.evaluate import evaluate_host, settings_error_report, unreachable_report
+from labtorch.check.evaluate import (
+    check_error_report,
+    evaluate_host,
+    settings_error_report,
+    unreachable_report,
+)
 from labtorch.check.gather import CheckSnapshot, parse_snapshot
 from labtorch.check.model import CheckRun, HostReport
 from labtorch.errors import LabtorchError
@@ -36,10 +41,12 @@ _HOME = "/labtorch_home_placeholder"
 
 @dataclass(frozen=True)
 class Gathered:
-    """What came back from one host: its raw output, or why it could not be checked."""
+    """What came back from one host: its raw output, or why it could not be checked
+    (``unreachable``: no answer; ``error``: gathering broke on this host)."""
 
     output: str | None
     unreachable: str | None = None
+    error: BaseException | None = None
 
 
 def load_inventory(path: Path, state: State | None = None,
@@ -94,7 +101,10 @@ def fix_command(inventory: Path, host: str, deploy: str = "deploy.py") -> str:
 
 def gather(state: State, kwargs_by_host: dict[Host, dict[str, object]],
            command_timeout: int) -> dict[Host, Gathered]:
-    """Run the check command on every host at once (``state.pool`` greenlets)."""
+    """Run the check command on every host at once (``state.pool`` greenlets).
+
+    Never raises for one host: an unexpected error there becomes that host's ``Gathered.error``.
+    """
 
     def one(host: Host) -> Gathered:
         with ctx_state.use(state), ctx_host.use(host):
@@ -122,7 +132,18 @@ def gather(state: State, kwargs_by_host: dict[Host, dict[str, object]],
 
     greenlets = {host: state.pool.spawn(one, host) for host in kwargs_by_host}
     gevent.joinall(list(greenlets.values()))
-    return {host: greenlet.get() for host, greenlet in greenlets.items()}
+    return {host: _outcome(greenlet) for host, greenlet in greenlets.items()}
+
+
+def _outcome(greenlet: gevent.Greenlet) -> Gathered:
+    """A finished greenlet's ``Gathered``; the exception it died of, as that host's error."""
+    value = greenlet.value if greenlet.successful() else None
+    if isinstance(value, Gathered):
+        return value
+    error = greenlet.exception or value  # a killed greenlet "succeeds" with GreenletExit
+    if not isinstance(error, BaseException):
+        error = RuntimeError("the check of this host ended without a result")
+    return Gathered(None, error=error)
 
 
 @contextlib.contextmanager
@@ -176,20 +197,29 @@ def _run_check(inventory_path: Path, *, parallel: int | None, connect_timeout: i
     for host, result in gathered.items():
         room = str(host.data.get("labtorch_room") or room_default)
         fix = fix_command(inventory_path, host.name, deploy)
-        if result.output is None:
-            reports[host.name] = unreachable_report(host.name, room, result.unreachable or "")
-            continue
-        snapshot = parse_snapshot(result.output, remote_prefix(settings[host]))
         try:
-            seen = host_settings(host, home=snapshot.system.home or "/root",
-                                 os=snapshot.system.os)
-        except LabtorchError as err:
-            reports[host.name] = settings_error_report(host.name, room, err)
-            continue
-        reports[host.name] = evaluate_host(host.name, room, snapshot, seen, fix=fix)
+            reports[host.name] = host_report(host, room, result, settings[host], fix)
+        except Exception as err:  # one host's bad data never stops the rest of the room
+            reports[host.name] = check_error_report(host.name, room, err, fix=fix)
     return CheckRun(
         started_at=started,
         inventory=str(inventory_path.resolve()),
         hosts=tuple(reports[h.name] for h in hosts),
         duration_s=time.monotonic() - clock,
     )
+
+
+def host_report(host: Host, room: str, result: Gathered, settings: Settings,
+                fix: str) -> HostReport:
+    """One host's report from what was gathered there (may raise on data it cannot read;
+    ``_run_check`` turns that into a failing report for this host alone)."""
+    if result.error is not None:
+        return check_error_report(host.name, room, result.error, fix=fix)
+    if result.output is None:
+        return unreachable_report(host.name, room, result.unreachable or "")
+    snapshot = parse_snapshot(result.output, remote_prefix(settings))
+    try:
+        seen = host_settings(host, home=snapshot.system.home or "/root", os=snapshot.system.os)
+    except LabtorchError as err:
+        return settings_error_report(host.name, room, err)
+    return evaluate_host(host.name, room, snapshot, seen, fix=fix)

@@ -197,29 +197,55 @@ def cron_add(crontab: str, schedule: Schedule) -> str:
 
 
 def cron_remove(crontab: str, name: str) -> str:
-    """The crontab without schedule ``name``'s marked block; every other line kept as is."""
+    """The crontab without schedule ``name``'s marked block; every other line kept as is.
+
+    A block whose end marker is missing (edited by hand) is an error rather than a guess: dropping
+    everything after its begin marker would delete the admin's own lines.
+    """
     begin, end = _cron_begin(name), _cron_end(name)
-    kept, inside = [], False
-    for line in crontab.splitlines(keepends=True):
+    kept, opened_at = [], 0
+    for number, line in enumerate(crontab.splitlines(keepends=True), 1):
         stripped = line.rstrip("\n")
         if stripped == begin:
-            inside = True
-        elif inside and stripped == end:
-            inside = False
-        elif not inside:
+            opened_at = number
+        elif opened_at and stripped == end:
+            opened_at = 0
+        elif not opened_at:
             kept.append(line)
+    if opened_at:
+        raise LabtorchError(
+            f"the crontab's labtorch block {name!r} starting at line {opened_at} has no end "
+            f"marker ({end!r}), so labtorch cannot tell its lines from yours",
+            fix="fix the crontab by hand (`crontab -e`): delete labtorch's lines of that block, "
+                "or add the end marker after them; then run the command again")
     text = "".join(kept)
     return text if not text or text.endswith("\n") else text + "\n"
 
 
 def read_crontab() -> str:
-    """The current user's crontab ('' when there is none)."""
+    """The current user's crontab ('' when there is none).
+
+    Only ``crontab -l`` failing with "no crontab for <user>" means an empty table; any other
+    failure is an error, since writing after it would replace the admin's whole crontab.
+    """
     try:
         done = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
     except FileNotFoundError as err:
         raise LabtorchError("crontab is not installed", fix="install cron, or use --backend systemd"
                             ) from err
-    return done.stdout if done.returncode == 0 else ""
+    return crontab_listing(done.returncode, done.stdout, done.stderr)
+
+
+def crontab_listing(returncode: int, stdout: str, stderr: str) -> str:
+    """The crontab from a ``crontab -l`` result; raises unless it listed one or said none."""
+    if returncode == 0:
+        return stdout
+    if "no crontab for" in stderr.lower():
+        return ""
+    raise LabtorchError(
+        f"`crontab -l` failed (exit {returncode}): {stderr.strip() or 'no message'}",
+        fix="check that `crontab -l` works for this user (cron.allow, cron.deny), "
+            "or use --backend systemd")
 
 
 def write_crontab(text: str) -> None:

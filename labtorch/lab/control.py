@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -280,13 +281,13 @@ def _wait_mirror(lab: Lab, timeout: float = 20.0) -> None:
 def down(state_dir: Path | None = None, *, wipe: bool = False) -> Lab | None:
     """End every process of the lab (hosts, mirror); with ``wipe``, delete the hosts' disks too.
 
-    Host mounts live only in the hosts' own mount namespaces and vanish with them.
+    Host mounts live only in the hosts' own mount namespaces and vanish with them. Without a
+    ``lab.json`` in ``state_dir`` nothing is ended and None is returned: with no record of a lab,
+    no process can be known to be ours.
     """
     state_dir = (state_dir or default_state_dir()).resolve()
     lab = load(state_dir)
-    if lab is None:
-        for pid in leftover_pids(state_dir):  # lab.json lost: still end what names this lab
-            os.kill(pid, signal.SIGKILL)
+    if lab is None:  # no lab recorded here: nothing of ours to end (the CLI says "no lab there")
         return None
     with _locked(state_dir):
         hostmod.stop_all(lab.hosts)
@@ -322,9 +323,24 @@ def _stop_mirror(mirror: dict[str, Any]) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+_ARG_SEPARATORS = re.compile(rb"[\0\s=:,'\"]+")
+
+
+def names_lab(cmdline: bytes, state_dir: Path) -> bool:
+    """True when a ``/proc/<pid>/cmdline`` names a path inside this lab's hosts or mirror.
+
+    A path counts only when an argument (or a ``KEY=value`` value, or a word of a ``sh -c``
+    string) *starts with* ``<state dir>/hosts/`` or ``<state dir>/mirror/`` (absolute, resolved):
+    a mere substring such as ``/backup/srv/lab/hosts/x`` for a lab in ``/srv/lab`` -- or anything
+    containing ``/hosts`` for a lab in ``/`` -- does not.
+    """
+    root = str(state_dir.resolve()).rstrip("/")
+    needles = (f"{root}/hosts/".encode(), f"{root}/mirror/".encode())
+    return any(token.startswith(needles) for token in _ARG_SEPARATORS.split(cmdline))
+
+
 def leftover_pids(state_dir: Path) -> list[int]:
     """Processes outside the hosts whose command line names this lab (should be none)."""
-    needles = (str(state_dir / "hosts").encode(), str(state_dir / "mirror").encode())
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
@@ -334,7 +350,7 @@ def leftover_pids(state_dir: Path) -> list[int]:
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != "Z" and any(n in cmdline for n in needles):
+        if state != "Z" and names_lab(cmdline, state_dir):
             found.append(int(proc.name))
     return found
 

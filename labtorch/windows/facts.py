@@ -281,11 +281,46 @@ def _flavor(prefix: str, meta: list[str], receipt: dict[str, Any] | None) -> str
     return "unknown"
 
 
+#: What ``install-conda.ps1`` writes in its pending receipt right before it starts the installer
+#: (after the download matched its sha256), and nowhere else.
+STARTED_PHASE = "installer"
+
+
+def started_install(receipt: dict[str, Any] | None, prefix: str) -> bool:
+    """True when ``receipt`` proves labtorch started the installer for exactly ``prefix``.
+
+    The pending receipt must be labtorch's, say "started", have been written right before the
+    installer ran (``phase``; receipts of older runs, written before the download, do not count)
+    and name this prefix (Windows paths compare case-insensitively).
+
+    >>> r = {"tool": "labtorch", "state": "started", "phase": "installer",
+    ...      "prefix": "C:\\\\labtorch\\\\miniforge3"}
+    >>> started_install(r, "c:\\\\labtorch\\\\Miniforge3\\\\")
+    True
+    >>> started_install(r, "D:\\\\miniforge3")
+    False
+    >>> started_install({**r, "phase": None}, "C:\\\\labtorch\\\\miniforge3")
+    False
+    """
+    if not receipt or receipt.get("tool") != "labtorch" or receipt.get("state") != "started":
+        return False
+    if receipt.get("phase") != STARTED_PHASE:
+        return False
+    return _same_path(str(receipt.get("prefix") or ""), prefix)
+
+
+def _same_path(a: str, b: str) -> bool:
+    return bool(a) and a.rstrip("\\/").lower() == b.rstrip("\\/").lower()
+
+
 def parse_conda_installs(lines: Sequence[str] | str) -> list[CondaInstall]:
     """Parse ``scripts/conda.ps1``'s JSON into :class:`CondaInstall` values (Windows paths).
 
-    A prefix with no receipt of its own but labtorch's ``<prefix>.labtorch-install\\receipt.json``
-    (state "started") is labtorch's half-finished install. A pending receipt without the prefix
+    A prefix with no receipt of its own counts as labtorch's half-finished install only when
+    labtorch's ``<prefix>.labtorch-install\\receipt.json`` proves labtorch started the installer
+    for exactly this prefix (:func:`started_install`) and the prefix lacks a complete conda
+    (``Scripts\\conda.exe`` and ``conda-meta\\history``). Any other pending receipt is ignored,
+    so a conda someone installed there later stays theirs. A pending receipt without the prefix
     is not an install (the installer never ran); it is left out.
     """
     doc = load_json(lines)
@@ -296,7 +331,11 @@ def parse_conda_installs(lines: Sequence[str] | str) -> list[CondaInstall]:
         if not isinstance(item, dict) or not item.get("exists"):
             continue
         prefix = str(item["prefix"]).rstrip("\\")
-        receipt = _receipt(item.get("receipt")) or _receipt(item.get("pending"))
+        receipt = _receipt(item.get("receipt"))
+        complete = bool(item.get("conda")) and bool(item.get("history"))
+        pending = _receipt(item.get("pending"))
+        if receipt is None and not complete and started_install(pending, prefix):
+            receipt = pending
         meta = [str(m) for m in item.get("meta") or []]
         version = next(
             (m[len("conda-"):].split("-")[0] for m in meta if m.startswith("conda-")), None

@@ -9,6 +9,7 @@ the one host with the same ``LabtorchError`` text as on Linux.
 from __future__ import annotations
 
 import hashlib
+import json
 from io import BytesIO
 from typing import Any
 
@@ -22,10 +23,12 @@ from labtorch.roles.env import python_matches
 from labtorch.roles.settings import Installer
 from labtorch.roles.torch import missing_pins, pinned_packages
 from labtorch.windows.facts import (
+    STARTED_PHASE,
     WindowsCondaInstallAt,
     WindowsEnvPackages,
     WindowsFileState,
     WindowsVerificationRun,
+    started_install,
 )
 from labtorch.windows.powershell import script
 
@@ -95,14 +98,23 @@ def conda_installed_windows(
     + accept_defaults_tos: accept Anaconda's ToS for ``defaults`` (Miniconda, opted in)
     + free_mib / min_free_mib: refuse to start on a nearly full drive
 
-    States: complete and labtorch's → no change; absent → download with Invoke-WebRequest,
-    compare Get-FileHash SHA256 with the pin, install silently, receipt; left half-finished by
-    an interrupted labtorch run → removed and installed again; someone else's → refuse unless
-    ``adopt``; labtorch's but broken after completion → refuse (nothing is deleted).
+    States: complete and labtorch's → no change (except accepting Anaconda's ToS once when the
+    site opts in later, as on Linux); absent → download with Invoke-WebRequest, compare
+    Get-FileHash SHA256 with the pin, write the "started" receipt beside the prefix, install
+    silently, receipt; left half-finished by an interrupted labtorch run (the pending receipt
+    proves labtorch started the installer for exactly this prefix, and conda is not complete,
+    see :func:`~labtorch.windows.facts.started_install`) → removed (the script checks the receipt
+    again first) and installed again; someone else's → refuse unless ``adopt``; labtorch's but
+    broken after completion → refuse (nothing is deleted).
     """
     found = host.get_fact(WindowsCondaInstallAt, prefix=prefix)
     receipt_path = f"{prefix}\\.labtorch\\receipt.json"
-    if found is not None and found.owned and not found.half_finished:
+    if found is not None and found.owned and found.complete:
+        if accept_defaults_tos and not (found.receipt or {}).get("defaults_tos_accepted"):
+            yield accept_tos(prefix)
+            yield ps("write-text", {"Path": receipt_path, "Text": json_text(
+                {**(found.receipt or {}), "defaults_tos_accepted": True})})
+            return
         host.noop(f"conda is already installed at {prefix}")
         return
     if found is not None and not found.owned:
@@ -118,7 +130,8 @@ def conda_installed_windows(
             "or point labtorch_conda_prefix somewhere else",
         )
         return
-    interrupted = found is not None and (found.receipt or {}).get("state") == "started"
+    interrupted = (found is not None and not found.complete
+                   and started_install(found.receipt, prefix))
     if found is not None and not interrupted:
         yield refusal(
             f"labtorch's conda install at {prefix} is incomplete (Scripts\\conda.exe or "
@@ -135,6 +148,8 @@ def conda_installed_windows(
     extra: dict[str, object] = {"prefix": prefix}
     if accept_defaults_tos:
         extra["defaults_tos_accepted"] = True
+    if interrupted:
+        yield ps("remove-half-install", {"Prefix": prefix, "Pending": pending})
     yield ps(
         "install-conda",
         {
@@ -144,16 +159,26 @@ def conda_installed_windows(
             "File": installer.file,
             "Sha256": installer.sha256,
             "Flags": flags,
-            "Started": json_text(receipt(installer, "started", prefix=prefix)),
-            "Complete": json_text(receipt(installer, "complete", **extra)),
-            "RemoveHalf": interrupted,
+            "Started": compact_json(
+                receipt(installer, "started", prefix=prefix, phase=STARTED_PHASE)),
+            "Complete": compact_json(receipt(installer, "complete", **extra)),
         },
     )
     if accept_defaults_tos:
-        tos: list[str] = ["tos", "accept", "--override-channels"]
-        for channel in DEFAULTS_CHANNELS:
-            tos += ["-c", channel]
-        yield ps("run", {"Exe": f"{prefix}\\Scripts\\conda.exe", "ExeArgs": tos})
+        yield accept_tos(prefix)
+
+
+def accept_tos(prefix: str) -> StringCommand:
+    """``conda.exe tos accept`` for the ``defaults`` channels (the site opted in)."""
+    tos: list[str] = ["tos", "accept", "--override-channels"]
+    for channel in DEFAULTS_CHANNELS:
+        tos += ["-c", channel]
+    return ps("run", {"Exe": f"{prefix}\\Scripts\\conda.exe", "ExeArgs": tos})
+
+
+def compact_json(data: dict[str, Any]) -> str:
+    """A receipt on one line (``install-conda`` must fit cmd.exe's command line)."""
+    return json.dumps(data, sort_keys=True) + "\n"
 
 
 @operation()

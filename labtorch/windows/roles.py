@@ -31,7 +31,10 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pyinfra import host
 from pyinfra.api.host import Host
+from pyinfra.connectors.local import LocalConnector
+from pyinfra.connectors.ssh import SSHConnector
 
+from labtorch.errors import LabtorchError
 from labtorch.model import HostPlan
 from labtorch.roles import MANAGED_MARK, host_settings, host_system, refused
 from labtorch.roles.settings import Settings
@@ -47,17 +50,52 @@ from labtorch.windows.operations import (
 )
 
 
+def not_winssh(name: str) -> LabtorchError:
+    """The error for a host that is Windows by its data but is not reached with ``@winssh``.
+
+    >>> print(not_winssh("pc04"))  # doctest: +ELLIPSIS
+    pc04: labtorch_os is "windows" but the host is not reached with the @winssh connector...
+    """
+    return LabtorchError(
+        'labtorch_os is "windows" but the host is not reached with the @winssh connector, so '
+        "labtorch's PowerShell would go to a POSIX shell",
+        host=name,
+        fix="name the PC @winssh/<address> in the inventory (e.g. \"@winssh/10.1.2.31\"), "
+        "which sends every command as encoded PowerShell",
+    )
+
+
 def windows_host(current: Host, data: dict[str, Any]) -> tuple[Settings, WindowsSystemInfo]:
     """Settings and system facts of a Windows host (one PowerShell command); called once per
-    host by :func:`labtorch.roles.host_settings`."""
+    host by :func:`labtorch.roles.host_settings`.
+
+    Raises :class:`LabtorchError` before any command when the host is Windows by its data only
+    but reached with a POSIX-shell connector (``@ssh``, ``@local``): use ``@winssh/<address>``.
+    """
+    connector = current.connector
+    if not getattr(connector, "is_windows", False) and isinstance(
+        connector, (SSHConnector, LocalConnector)
+    ):
+        raise not_winssh(current.name)
     system = current.get_fact(WindowsSystem)
     return windows_settings(data, system, host=current.name), system
 
 
+def windows_system() -> WindowsSystemInfo:
+    """The Windows system facts of the host being deployed.
+
+    Raises :class:`LabtorchError` naming the host when its system facts are not Windows ones
+    (the host says ``labtorch_os = "windows"`` without the ``@winssh`` connector).
+    """
+    system = host_system()
+    if not isinstance(system, WindowsSystemInfo):
+        raise not_winssh(host.name)
+    return system
+
+
 def layout(settings: Settings | None = None) -> Layout:
     """The Windows paths of the host being deployed."""
-    system = host_system()
-    assert isinstance(system, WindowsSystemInfo)
+    system = windows_system()
     return Layout.of(settings or host_settings(), system)
 
 
@@ -76,7 +114,7 @@ def templates() -> Environment:
 
 def conda(settings: Settings) -> None:
     """Install (or adopt, or finish) the site's conda at the Windows prefix."""
-    system = host_system()
+    system = windows_system()
     where = layout(settings)
     if where.install_type == "AllUsers" and getattr(system, "admin", None) is False:
         refused(
@@ -250,10 +288,19 @@ def plan_document(plan: HostPlan, settings: Settings) -> dict[str, Any]:
     return doc
 
 
-def verify(plan: HostPlan, settings: Settings) -> None:
-    """Record the plan, upload ``labtorch_verify.py`` (SFTP) and run it with python.exe."""
+def plan_json(plan: HostPlan, settings: Settings) -> str:
+    """``plan.json``'s exact text, as on Linux (:func:`labtorch.roles.verify.plan_json`): stable
+    key order, and no password of an index URL (:func:`labtorch.roles.verify.redact`), since
+    every user of the PC can read the file."""
     import json
 
+    from labtorch.roles.verify import redact
+
+    return redact(json.dumps(plan_document(plan, settings), indent=2, sort_keys=True)) + "\n"
+
+
+def verify(plan: HostPlan, settings: Settings) -> None:
+    """Record the plan, upload ``labtorch_verify.py`` (SFTP) and run it with python.exe."""
     from labtorch.roles import verify as verify_role
 
     where = layout(settings)
@@ -262,7 +309,7 @@ def verify(plan: HostPlan, settings: Settings) -> None:
     managed_file_windows(
         name=f"host plan in {plan_path}",
         path=plan_path,
-        content=json.dumps(plan_document(plan, settings), indent=2, sort_keys=True) + "\n",
+        content=plan_json(plan, settings),
     )
     managed_file_windows(
         name=f"verification script in {script_path}",

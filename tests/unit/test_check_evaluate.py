@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 
 from labtorch.check import evaluate, gather
+from labtorch.errors import LabtorchError
 from labtorch.facts.gpu import parse_gpu_output
 from labtorch.model import HostPlan
 from labtorch.planner import plan_host
 from labtorch.roles.channels import render_condarc, render_pip_conf
 from labtorch.roles.settings import Settings
-from labtorch.roles.verify import plan_document, script_text
+from labtorch.roles.verify import plan_document, plan_json, script_text
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "nvidia-smi"
 FIX = "pyinfra inventory/room.py deploy.py --limit pc01 -y"
@@ -43,9 +44,9 @@ def gpu_part(gpu: tuple[str, str]) -> str:
 SETTINGS = Settings.from_data({}, host="pc01", home="/root")
 
 
-def planned(gpu: tuple[str, str]) -> HostPlan:
+def planned(gpu: tuple[str, str], settings: Settings = SETTINGS) -> HostPlan:
     facts = parse_gpu_output(gpu_part(gpu), os_hint="linux")
-    return plan_host(facts, SETTINGS.policy, os="linux", host="pc01")
+    return plan_host(facts, settings.policy, os="linux", host="pc01")
 
 
 def verify_doc(plan: HostPlan, *, torch_version: str | None = None, imported: bool = True,
@@ -82,10 +83,17 @@ def verify_doc(plan: HostPlan, *, torch_version: str | None = None, imported: bo
 
 def snapshot_text(gpu: tuple[str, str], *, plan: HostPlan | None, verify: dict[str, Any] | None,
                   pip_conf: str | None = None, condarc: str | None = None,
-                  missing: tuple[str, ...] = ()) -> str:
-    plan_json = json.dumps(plan_document(plan, SETTINGS), indent=2) if plan else ""
-    condarc = render_condarc(SETTINGS) if condarc is None else condarc
-    pip_conf = render_pip_conf(SETTINGS, "x") if pip_conf is None else pip_conf
+                  missing: tuple[str, ...] = (), settings: Settings = SETTINGS,
+                  as_deployed: bool = False) -> str:
+    """``as_deployed``: plan.json exactly as the verify role writes it (URL passwords masked)."""
+    if plan is None:
+        plan_text = ""
+    elif as_deployed:
+        plan_text = plan_json(plan, settings)
+    else:
+        plan_text = json.dumps(plan_document(plan, settings), indent=2)
+    condarc = render_condarc(settings) if condarc is None else condarc
+    pip_conf = render_pip_conf(settings, "x") if pip_conf is None else pip_conf
     if verify is not None:
         verify_part = f"@@labtorch-check:verify@@\n{json.dumps(verify)}\n"
     else:
@@ -97,7 +105,7 @@ def snapshot_text(gpu: tuple[str, str], *, plan: HostPlan | None, verify: dict[s
         "@@labtorch:history@@\n@@labtorch:meta@@\nconda-25.3.0-py312h7900ff3_0.json\n"
         "@@labtorch:receipt@@\n{\"tool\": \"labtorch\", \"state\": \"complete\"}\n"
         "@@labtorch-check:marker@@\n{\"simulated\": true, \"host\": \"pc01\"}\n"
-        f"@@labtorch-check:plan@@\n{plan_json}\n"
+        f"@@labtorch-check:plan@@\n{plan_text}\n"
         "@@labtorch-check:condarc@@\n"
         f"{hashlib.sha256(condarc.encode()).hexdigest()}  /opt/miniforge3/.condarc\n"
         f"@@labtorch-check:pip-conf@@\n{pip_conf}\n"
@@ -105,9 +113,9 @@ def snapshot_text(gpu: tuple[str, str], *, plan: HostPlan | None, verify: dict[s
     )
 
 
-def check(text: str) -> dict[str, Any]:
+def check(text: str, settings: Settings = SETTINGS) -> dict[str, Any]:
     snapshot = gather.parse_snapshot(text, "/opt/miniforge3")
-    report = evaluate.evaluate_host("pc01", "room", snapshot, SETTINGS, fix=FIX)
+    report = evaluate.evaluate_host("pc01", "room", snapshot, settings, fix=FIX)
     return {"report": report, "cells": {r.check: r for r in report.results}}
 
 
@@ -193,6 +201,52 @@ def test_unreachable_report_says_why() -> None:
     assert "Connection refused" in report.results[0].cause
 
 
+SECRET = "s3cret-pw"
+CREDENTIALED = Settings.from_data({
+    "labtorch_pytorch_index_url": f"https://lab:{SECRET}@127.0.0.1/whl/{{variant}}",
+    "labtorch_pypi_index_url": f"https://lab:{SECRET}@127.0.0.1/pypi/simple",
+}, host="pc01", home="/root")
+
+
+def _printed(report: Any) -> str:
+    return "\n".join(f"{r.cause} {r.fix} {r.detail}" for r in report.results)
+
+
+def test_a_credentialed_index_is_no_drift_and_its_password_never_shows() -> None:
+    plan = planned(RTX2080_595, CREDENTIALED)
+    assert SECRET in plan.index_url  # the premise: today's plan carries the password
+    result = check(snapshot_text(RTX2080_595, plan=plan, verify=verify_doc(plan),
+                                 settings=CREDENTIALED, as_deployed=True), CREDENTIALED)
+    cells = result["cells"]
+    assert cells["plan"].status == "pass", cells["plan"].cause
+    assert cells["config"].status == "pass", cells["config"].cause
+    assert SECRET not in _printed(result["report"])
+
+
+def test_drift_of_a_credentialed_plan_is_reported_with_the_password_masked() -> None:
+    recorded = planned(RTX2080_595, CREDENTIALED)
+    today = planned(RTX3080_550, CREDENTIALED)
+    assert recorded.index_url != today.index_url  # the premise of this test
+    report = check(snapshot_text(RTX3080_550, plan=recorded, verify=verify_doc(recorded),
+                                 settings=CREDENTIALED, as_deployed=True), CREDENTIALED)["report"]
+    plan_cell = next(r for r in report.results if r.check == "plan")
+    assert plan_cell.status == "drift"
+    assert f"index_url https://lab:***@127.0.0.1/whl/{recorded.variant}" in plan_cell.cause
+    assert SECRET not in _printed(report)
+
+
+def test_an_edited_credentialed_pip_conf_is_reported_with_the_password_masked() -> None:
+    plan = planned(RTX2080_595, CREDENTIALED)
+    cells = check(snapshot_text(
+        RTX2080_595, plan=plan, verify=verify_doc(plan), settings=CREDENTIALED, as_deployed=True,
+        pip_conf=f"[global]\nindex-url = https://lab:{SECRET}@evil.example/simple\n"),
+        CREDENTIALED)["cells"]
+    assert cells["config"].status == "fail"
+    assert "points pip at https://lab:***@evil.example/simple" in cells["config"].cause
+    assert "not https://lab:***@127.0.0.1/pypi/simple" in cells["config"].cause
+    assert SECRET not in f"{cells['config'].cause} {cells['config'].detail}"
+
+
 @pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX sh")
 @pytest.mark.skipif(importlib.util.find_spec("torch") is not None,
                     reason="this interpreter has torch; the test plays a host without it")
@@ -232,3 +286,97 @@ def test_the_gather_command_runs_in_sh_and_parses(tmp_path: Path) -> None:
     # no GPU now, but the recorded plan was made for an RTX 2080: the plan changed
     assert cells["plan"].status == "drift"
     assert "GPU NVIDIA GeForce RTX 2080 SUPER → no GPU" in cells["plan"].cause
+
+
+def _with_plan_document(text: str, edit: Any) -> str:
+    """``text`` with its plan.json part replaced by ``edit(document)``."""
+    head, rest = text.split("@@labtorch-check:plan@@\n", 1)
+    plan_text, tail = rest.split("@@labtorch-check:condarc@@\n", 1)
+    document = edit(json.loads(plan_text))
+    return (f"{head}@@labtorch-check:plan@@\n{json.dumps(document, indent=2)}\n"
+            f"@@labtorch-check:condarc@@\n{tail}")
+
+
+def _room(tmp_path: Path, names: tuple[str, ...]) -> Path:
+    """A real pyinfra inventory file; its hosts are never contacted (gathering is replaced)."""
+    hosts = [(name, {"ssh_hostname": "127.0.0.1", "ssh_user": "nobody"}) for name in names]
+    inventory = tmp_path / "room-q.py"
+    inventory.write_text(f"room = {hosts!r}\n")
+    return inventory
+
+
+def test_one_host_with_malformed_check_data_does_not_stop_the_room(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labtorch.check import run
+
+    plan = planned(RTX2080_595)
+    good = snapshot_text(RTX2080_595, plan=plan, verify=verify_doc(plan))
+
+    def null_install(document: dict[str, Any]) -> dict[str, Any]:
+        document["plan"]["install"] = None
+        return document
+
+    odd_verify = {**verify_doc(plan), "python": "3.12"}  # an object expected, a string found
+    outputs = {"pc01": good, "pc02": _with_plan_document(good, null_install),
+               "pc03": snapshot_text(RTX2080_595, plan=plan, verify=odd_verify)}
+
+    def gathered(state: Any, kwargs_by_host: dict[Any, Any], timeout: int) -> dict[Any, Any]:
+        result = {host: run.Gathered(outputs[host.name]) for host in kwargs_by_host
+                  if host.name in outputs}
+        result.update({host: run.Gathered(None, error=KeyError("nvidia-smi")) for host in
+                       kwargs_by_host if host.name == "pc04"})
+        return result
+
+    monkeypatch.setattr(run, "gather", gathered)
+    inventory = _room(tmp_path, ("pc01", "pc02", "pc03", "pc04"))
+    checked = run.run_check(inventory)
+    reports = {h.host: h for h in checked.hosts}
+    assert list(reports) == ["pc01", "pc02", "pc03", "pc04"]
+    assert reports["pc01"].compliant, reports["pc01"].problems
+    plan_cell = next(r for r in reports["pc02"].results if r.check == "plan")
+    assert plan_cell.status == "fail"
+    assert "'install' is null" in plan_cell.cause
+    for name in ("pc03", "pc04"):
+        (cell,) = reports[name].results
+        assert (cell.check, cell.status) == ("reach", "fail")
+        assert cell.cause.startswith("could not read this host's check data: ")
+        assert cell.fix == run.fix_command(inventory, name)
+    assert "KeyError" in reports["pc04"].results[0].cause
+
+
+def test_an_error_while_judging_one_host_becomes_that_hosts_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labtorch.check import run
+
+    plan = planned(RTX2080_595)
+    good = snapshot_text(RTX2080_595, plan=plan, verify=verify_doc(plan))
+    real_evaluate = run.evaluate_host
+
+    def evaluate(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "pc01":
+            raise LabtorchError("pc01's verify.json is not JSON")
+        return real_evaluate(host, *args, **kwargs)
+
+    monkeypatch.setattr(run, "evaluate_host", evaluate)
+    monkeypatch.setattr(run, "gather", lambda state, kwargs, timeout: {
+        host: run.Gathered(good) for host in kwargs})
+    checked = run.run_check(_room(tmp_path, ("pc01", "pc02")))
+    first, second = checked.hosts
+    assert first.status == "fail"
+    assert first.results[0].cause == ("could not read this host's check data: "
+                                      "pc01's verify.json is not JSON")
+    assert second.compliant, second.problems
+
+
+def test_a_greenlet_that_died_becomes_its_hosts_error() -> None:
+    import gevent
+
+    from labtorch.check import run
+
+    def boom() -> None:
+        raise ValueError("bad bytes")
+
+    died, fine = gevent.spawn(boom), gevent.spawn(lambda: run.Gathered("out"))
+    gevent.joinall([died, fine])
+    assert isinstance(run._outcome(died).error, ValueError)
+    assert run._outcome(fine) == run.Gathered("out")

@@ -125,3 +125,40 @@ def test_schedule_name_comes_from_the_inventory_file() -> None:
     assert schedule.schedule_name(Path("inventory/room a101.py")) == "room-a101"
     with pytest.raises(LabtorchError, match="--name"):
         schedule.Schedule("bad name", ("x",), Path("/"))
+
+
+def test_cron_remove_refuses_a_block_without_end_marker_and_keeps_the_admins_lines() -> None:
+    block = schedule.cron_block(make()).splitlines(keepends=True)
+    broken = "MAILTO=admin\n" + "".join(block[:-1]) + "0 1 * * * /usr/local/bin/backup\n"
+    with pytest.raises(LabtorchError, match="no end marker") as caught:
+        schedule.cron_remove(broken, "room-a101")
+    assert "by hand" in (caught.value.fix or "")
+    with pytest.raises(LabtorchError, match="no end marker"):
+        schedule.cron_add(broken, make())
+
+
+def test_crontab_listing_is_empty_only_when_crontab_says_there_is_none() -> None:
+    assert schedule.crontab_listing(0, "MAILTO=admin\n", "") == "MAILTO=admin\n"
+    assert schedule.crontab_listing(1, "", "no crontab for alice\n") == ""
+
+
+@pytest.mark.parametrize("stderr", [
+    "crontab: your UID isn't in the passwd file.\n",
+    "You (alice) are not allowed to use this program (crontab)\n",
+    "",
+])
+def test_crontab_listing_raises_on_any_other_failure(stderr: str) -> None:
+    with pytest.raises(LabtorchError, match="crontab -l` failed"):
+        schedule.crontab_listing(1, "", stderr)
+
+
+def test_read_crontab_raises_when_crontab_l_fails_for_another_reason(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    def refused(argv: Sequence[str], **_: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(list(argv), 1, "", "crontab: permission denied\n")
+
+    monkeypatch.setattr(schedule.subprocess, "run", refused)
+    with pytest.raises(LabtorchError, match="permission denied"):
+        schedule.read_crontab()

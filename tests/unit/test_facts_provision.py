@@ -61,7 +61,8 @@ def test_gpu_fact_on_a_driver_without_compute_cap_fills_it_from_the_gpu_table():
     facts = parse_gpu_output(text)
     assert facts.gpus[0].name == "NVIDIA H200"
     assert facts.cuda_version == "13.1"
-    assert facts.gpus[0].compute_capability_source in ("table", "unknown")
+    assert facts.gpus[0].compute_capability_source == "table"
+    assert facts.gpus[0].compute_capability == "9.0"
 
 
 def test_broken_driver_is_a_fact_not_a_failure():
@@ -118,6 +119,22 @@ def test_conda_installs_tell_complete_half_finished_and_foreign_apart():
         True,
     )
     assert theirs.env("work") is not None and not theirs.env("work").owned
+
+
+@pytest.mark.parametrize("state", ["adopted", "complete"])
+def test_only_a_started_receipt_makes_an_incomplete_install_half_finished(state):
+    text = "\n".join(
+        [
+            "@@labtorch:prefix /opt/miniforge3@@",
+            "@@labtorch:history@@",
+            "@@labtorch:meta@@",
+            "@@labtorch:receipt@@",
+            f'{{"tool": "labtorch", "state": "{state}", "flavor": "miniforge"}}',
+        ]
+    )
+    (install,) = parse_conda_installs(text)
+    assert install.owned and not install.complete
+    assert not install.half_finished
 
 
 def test_env_packages_without_python_is_none():

@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import gevent
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.connect import connect_all
 from rich.console import Console
 
 from labtorch.model import Gpu, GpuFacts, HostPlan, SitePolicy
 from labtorch.planner import plan_host
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import deploy.plan as plan_module
 from deploy.plan import plan_table
 
 
@@ -59,3 +63,65 @@ def test_table_rows_are_sorted_by_host():
     )
     text = render({"pc02": (facts, plan, None), "pc01": (facts, plan, None)})
     assert text.index("pc01") < text.index("pc02")
+
+
+SYSTEM = ["@@labtorch:uname@@", "Linux x86_64", "@@labtorch:home@@", "/home/lab"]
+STATES: list[State] = []  # per-run caches are keyed by id(state): never let an id be reused
+
+
+def plan_room(monkeypatch, hosts: dict[str, dict]) -> tuple[list[dict], dict[str, object]]:
+    """Plan every host of a @fake room in parallel greenlets, as pyinfra runs deploy.py.
+
+    Returns the tables printed and each host's plan or exception. A host that never records its
+    row leaves the others waiting until TABLE_WAIT_S passes, and then no table is printed.
+    """
+    monkeypatch.setattr(plan_module, "TABLE_WAIT_S", 10.0)
+    printed: list[dict] = []
+    monkeypatch.setattr(plan_module, "print_table", lambda rows: printed.append(dict(rows)))
+    common = {
+        "fake_delay": 0,
+        "fake_delay_jitter": 0,
+        "fake_responses": {
+            "uname -s -m": SYSTEM,
+            "command -v nvidia-smi": ["@@labtorch:missing@@"],
+        },
+    }
+    inventory = Inventory(([(name, {**common, **data}) for name, data in hosts.items()], {}))
+    state = State(inventory, Config())
+    STATES.append(state)
+    connect_all(state)
+    members = [inventory.get_host(name) for name in hosts]
+
+    def one(host):
+        try:
+            return plan_module.plan_for(host)
+        except Exception as err:
+            return err
+
+    greenlets = [gevent.spawn(one, host) for host in members]
+    gevent.joinall(greenlets)
+    return printed, {host.name: g.value for host, g in zip(members, greenlets, strict=True)}
+
+
+def test_host_whose_planning_crashes_still_gets_its_row_so_no_other_host_waits(monkeypatch):
+    def crash_on_pc01(facts, policy, **kwargs):
+        if kwargs.get("host") == "@fake/pc01":
+            raise RuntimeError("bug in the planner")
+        return plan_host(facts, policy, **kwargs)
+
+    monkeypatch.setattr(plan_module, "plan_host", crash_on_pc01)
+    printed, results = plan_room(monkeypatch, {"@fake/pc01": {}, "@fake/pc02": {}})
+    assert isinstance(results["@fake/pc01"], RuntimeError)
+    assert isinstance(results["@fake/pc02"], HostPlan)
+    (rows,) = printed
+    assert set(rows) == {"@fake/pc01", "@fake/pc02"}
+    assert "unexpected RuntimeError: bug in the planner" in rows["@fake/pc01"][2]
+
+
+def test_host_with_a_bad_setting_is_refused_in_its_row_and_the_room_goes_on(monkeypatch):
+    hosts = {"@fake/pc01": {"labtorch_min_free_mib": "lots"}, "@fake/pc02": {}}
+    printed, results = plan_room(monkeypatch, hosts)
+    assert "labtorch_min_free_mib='lots'" in str(results["@fake/pc01"])
+    assert isinstance(results["@fake/pc02"], HostPlan)
+    (rows,) = printed
+    assert rows["@fake/pc01"][1] is None and "labtorch_min_free_mib" in rows["@fake/pc01"][2]

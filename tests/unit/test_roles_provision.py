@@ -18,7 +18,7 @@ from pyinfra.api.operations import run_ops
 
 from labtorch.errors import LabtorchError
 from labtorch.model import HostPlan
-from labtorch.roles import channels, conda, env, jupyter, torch
+from labtorch.roles import channels, conda, env, jupyter, torch, verify
 from labtorch.roles.settings import Settings, check_prefix
 
 PREFIX = "/opt/miniforge3"
@@ -73,6 +73,9 @@ def install_listing(*, conda_bin=True, history=True, receipt=None, envs=()) -> l
 OURS = {"tool": "labtorch", "state": "complete", "flavor": "miniforge", "version": "25.3.0-3"}
 
 
+STATES: list[State] = []
+
+
 def run(deploy_func, responses: dict, data: dict | None = None, *args):
     """Run one role on one @fake host; return (commands the host got, whether it failed)."""
     host_data = {
@@ -85,6 +88,7 @@ def run(deploy_func, responses: dict, data: dict | None = None, *args):
     inventory = Inventory(([("@fake/pc01", host_data)], {}))
     host = inventory.get_host("@fake/pc01")
     state = State(inventory, Config(FAIL_PERCENT=None), check_for_changes=False)
+    STATES.append(state)  # per-run caches are keyed by id(state): never let an id be reused
     connect_all(state)
     add_deploy(state, deploy_func, *args)
     with contextlib.suppress(PyinfraError):  # "No hosts remaining!" when the only host fails
@@ -255,3 +259,116 @@ def test_opting_into_defaults_later_accepts_the_tos_once_on_the_existing_install
     after = {**before, "defaults_tos_accepted": True}
     commands, _ = run(conda.conda, {f"p={PREFIX};": install_listing(receipt=after)}, data)
     assert changes(commands) == []
+
+
+ADOPTED = {"tool": "labtorch", "state": "adopted", "flavor": "miniforge", "version": "25.3.0"}
+USERS_CONDARC = ["channels:", "  - defaults", "ssl_verify: /etc/ssl/campus-ca.pem"]
+
+
+def test_adopted_install_keeps_its_condarc_after_labtorch_adopt_conda_is_turned_off():
+    responses = {f"p={PREFIX};": install_listing(receipt=ADOPTED), ".condarc": USERS_CONDARC}
+    commands, failed = run(channels.conda_channels, responses, {"labtorch_adopt_conda": False})
+    assert not failed
+    assert changes(commands) == []
+
+
+def test_installers_condarc_in_an_install_labtorch_made_is_replaced():
+    responses = {f"p={PREFIX};": install_listing(receipt=OURS), ".condarc": USERS_CONDARC}
+    commands, failed = run(channels.conda_channels, responses)
+    assert not failed
+    assert f"chmod 644 {PREFIX}/.condarc" in changes(commands)
+
+
+def test_adopted_install_gets_channels_per_command_after_labtorch_adopt_conda_is_turned_off():
+    listing = install_listing(receipt=ADOPTED)
+    commands, failed = run(
+        env.env, {f"p={PREFIX};": listing}, {"labtorch_adopt_conda": False}, PLAN
+    )
+    create = next(c for c in changes(commands) if " create " in c)
+    assert not failed
+    assert create.endswith("pip --override-channels -c conda-forge")
+
+
+@pytest.mark.parametrize("receipt", [ADOPTED, OURS], ids=["adopted", "complete"])
+def test_owned_install_missing_files_is_refused_and_never_installed_over(receipt):
+    listing = install_listing(conda_bin=False, receipt=receipt)
+    commands, failed = run(conda.conda, {f"p={PREFIX};": listing}, {"labtorch_adopt_conda": True})
+    done = changes(commands)
+    assert failed
+    assert not any(c.startswith("bash ") or "receipt.json" in c for c in done)
+    assert len(done) == 1 and "pc01" in done[0] and "bin/conda" in done[0]
+    assert "labtorch_conda_prefix" in done[0]
+
+
+INJECTED = "conda-forge\nssl_verify: false"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("labtorch_conda_channels", (INJECTED,)),
+        ("labtorch_conda_channels", INJECTED),
+        ("labtorch_conda_channel_url", "https://mirror.example/conda\nssl_verify: false"),
+        ("labtorch_pypi_index_url", "https://pypi.example/simple\ntrusted-host = evil"),
+        ("labtorch_pytorch_index_url", "https://whl.example/{variant} --trusted-host evil"),
+        ("labtorch_installer_mirror", "https://x.example/'; rm -rf ~; '"),
+        ("labtorch_env_name", "pytorch\n"),
+        ("labtorch_kernel_name", "../../evil"),
+        ("labtorch_kernel_display_name", "Python\n(evil)"),
+        ("labtorch_pip_extra_args", ("--no-compile\n",)),
+    ],
+)
+def test_values_that_could_inject_into_templates_or_shell_are_refused(key, value):
+    with pytest.raises(LabtorchError, match=rf"^pc01: {key}=.*; (set {key} .* to|use) "):
+        Settings.from_data({key: value}, host="pc01")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("labtorch_min_free_mib", "lots"),
+        ("labtorch_min_free_mib", -1),
+        ("labtorch_allow_cpu", "maybe"),
+        ("labtorch_adopt_conda", "sometimes"),
+        ("labtorch_python", 3.10),
+        ("labtorch_python_max", "three"),
+        ("labtorch_torch_spec", 2.7),
+        ("labtorch_mirror", "tuna mirror"),
+        ("labtorch_conda_version", "latest;"),
+        ("labtorch_installer_sha256", "abc"),
+        ("labtorch_ipykernel_spec", "ipykernel>>6"),
+        ("labtorch_conda_channels", ()),
+        ("labtorch_pip_extra_args", 5),
+        ("labtorch_conda_prefix", 5),
+    ],
+)
+def test_every_bad_setting_raises_labtorch_error_naming_host_setting_and_what_is_allowed(
+    key, value
+):
+    with pytest.raises(LabtorchError, match=rf"^pc01: .*{key}.*(set|use|quote|to) "):
+        Settings.from_data({key: value}, host="pc01")
+
+
+def test_a_single_string_for_a_tuple_setting_is_a_one_element_tuple():
+    settings = Settings.from_data(
+        {"labtorch_pip_extra_args": "--no-compile", "labtorch_conda_channels": "conda-forge"}
+    )
+    assert settings.pip_extra_args == ("--no-compile",)
+    assert settings.conda_channels == ("conda-forge",)
+
+
+def test_settings_written_as_ini_strings_are_read_as_their_values():
+    settings = Settings.from_data(
+        {"labtorch_allow_cpu": "no", "labtorch_adopt_conda": "yes", "labtorch_min_free_mib": "100"}
+    )
+    assert (settings.policy.allow_cpu, settings.adopt_conda, settings.min_free_mib) == (
+        False,
+        True,
+        100,
+    )
+
+
+def test_verify_timeout_that_is_not_a_number_is_a_labtorch_error_naming_the_setting():
+    data = {"labtorch_verify_timeout": "5 min"}
+    with pytest.raises(LabtorchError, match=r"labtorch_verify_timeout='5 min'.*whole number"):
+        run(verify.verify, {}, data, PLAN)

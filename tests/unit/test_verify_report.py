@@ -7,6 +7,7 @@ texts are PyTorch's and NVML's own words as quoted in ../shared/reference/compat
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -248,3 +249,25 @@ def test_plan_round_trips_through_its_dict_and_rejects_an_incomplete_one():
 ])
 def test_arch_coverage_follows_nvidias_binary_compatibility_rule(arch_list, cc, kernel):
     assert arch_covers(arch_list, cc) == kernel
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"install": None}, "'install' is null, not a list of pip argument lists"),
+    ({"install": ["-U torch"]}, "'install' is a list, not a list of pip argument lists"),
+    ({"install": [["torch", 2]]}, "'install' is a list, not a list of pip argument lists"),
+    ({"torch": 2.13}, "'torch' is a number, not a string"),
+    ({"index_url": None}, "'index_url' is null, not a string"),
+    ({"torchvision": ["0.28"]}, "'torchvision' is a list, not a string or null"),
+    ({"gpus": "RTX 3080"}, "'gpus' is a string, not a list of strings"),
+    ({"warnings": None}, "'warnings' is null, not a list of strings"),
+])
+def test_a_malformed_plan_is_a_clear_error_naming_the_key(change: dict, message: str) -> None:
+    data = {**make_plan().to_dict(), **change}
+    with pytest.raises(LabtorchError, match=re.escape(message)) as caught:
+        plan_from_dict(data)
+    assert "re-run the deploy" in (caught.value.fix or "")
+
+
+def test_a_plan_that_is_not_an_object_is_a_clear_error() -> None:
+    with pytest.raises(LabtorchError, match="the plan is a list, not an object"):
+        plan_from_dict(["torch"])  # type: ignore[arg-type]

@@ -151,7 +151,8 @@ def test_system_fact_output_after_noise_and_with_a_bom_still_parses():
 
 def test_conda_listing_recognises_ours_foreign_and_half_finished_installs():
     ours = json.dumps({"tool": "labtorch", "state": "complete", "flavor": "miniforge"})
-    started = json.dumps({"tool": "labtorch", "state": "started", "flavor": "miniforge"})
+    started = json.dumps({"tool": "labtorch", "state": "started", "flavor": "miniforge",
+                          "phase": "installer", "prefix": "D:\\labtorch\\miniforge3"})
     doc = [
         {"prefix": "C:\\labtorch\\miniforge3", "exists": True, "conda": True, "history": True,
          "meta": ["conda-25.3.0-py312h7900ff3_0.json"], "receipt": "\ufeff" + ours,
@@ -172,3 +173,39 @@ def test_conda_listing_recognises_ours_foreign_and_half_finished_installs():
     assert anaconda.flavor == "anaconda" and not anaconda.owned
     assert half.owned and half.half_finished
     assert parse_conda_installs("[]") == [] and parse_conda_installs("") == []
+
+
+@pytest.mark.parametrize(
+    ("why", "conda", "history", "pending"),
+    [
+        ("written before the download by an older run (no phase)", True, True,
+         {"phase": None}),
+        ("written before the download by an older run, conda unfinished", False, True,
+         {"phase": None}),
+        ("names another prefix", False, False, {"prefix": "D:\\labtorch\\miniforge3"}),
+        ("not labtorch's", False, False, {"tool": "someone"}),
+        ("says complete", False, False, {"state": "complete"}),
+        ("conda there is complete", True, True, {}),
+    ],
+)
+def test_pending_receipt_that_proves_nothing_leaves_the_prefix_someone_elses(
+    why, conda, history, pending
+):
+    receipt = {"tool": "labtorch", "state": "started", "flavor": "miniforge",
+               "phase": "installer", "prefix": "C:\\labtorch\\miniforge3", **pending}
+    doc = [{"prefix": "C:\\labtorch\\miniforge3", "exists": True, "conda": conda,
+            "history": history, "meta": [], "receipt": None, "envs": [],
+            "pending": json.dumps({k: v for k, v in receipt.items() if v is not None})}]
+    (install,) = parse_conda_installs(json.dumps(doc))
+    assert install.receipt is None, why
+    assert not install.owned and not install.half_finished, why
+
+
+def test_pending_receipt_for_this_prefix_written_before_the_installer_makes_it_labtorchs():
+    receipt = {"tool": "labtorch", "state": "started", "phase": "installer",
+               "prefix": "c:\\labtorch\\Miniforge3"}  # Windows paths: case does not matter
+    doc = [{"prefix": "C:\\labtorch\\miniforge3\\", "exists": True, "conda": True,
+            "history": False, "meta": [], "receipt": None, "envs": [],
+            "pending": json.dumps(receipt)}]
+    (install,) = parse_conda_installs(json.dumps(doc))
+    assert install.owned and install.half_finished and install.receipt == receipt

@@ -25,6 +25,7 @@ from labtorch.windows.powershell import (
     MAX_COMMAND_CHARS,
     POWERSHELL,
     ScriptTooLong,
+    body,
     decode,
     encode,
     quote,
@@ -40,6 +41,8 @@ RECEIPT = json.dumps(
      "prefix": LONG_PREFIX, "defaults_tos_accepted": True},
     indent=2,
 )
+#: install-conda's receipts, as :func:`labtorch.windows.operations.compact_json` writes them.
+ONE_LINE_RECEIPT = json.dumps({**json.loads(RECEIPT), "phase": "installer"}, sort_keys=True) + "\n"
 
 #: Worst-case values for every body: long paths, quotes, non-ASCII, many arguments.
 SAMPLES: dict[str, dict] = {
@@ -59,8 +62,9 @@ SAMPLES: dict[str, dict] = {
         "LatestRelease/Miniforge3-25.3.0-3-Windows-x86_64.exe",
         "File": "Miniforge3-25.3.0-3-Windows-x86_64.exe", "Sha256": "b" * 64,
         "Flags": f"/S /InstallationType=AllUsers /RegisterPython=0 /AddToPath=0 /D={LONG_PREFIX}",
-        "Started": RECEIPT, "Complete": RECEIPT, "RemoveHalf": True,
+        "Started": ONE_LINE_RECEIPT, "Complete": ONE_LINE_RECEIPT,
     },
+    "remove-half-install": {"Prefix": LONG_PREFIX, "Pending": f"{LONG_PREFIX}.labtorch-install"},
     "write-text": {"Path": f"{LONG_PREFIX}\\.labtorch\\receipt.json", "Text": RECEIPT},
     "conda-env": {
         "Conda": f"{LONG_PREFIX}\\Scripts\\conda.exe",
@@ -208,4 +212,43 @@ def test_docstring_examples_of_the_windows_modules_hold(module):
     import importlib
 
     result = doctest.testmod(importlib.import_module(f"labtorch.windows.{module}"))
-    assert result.failed == 0 and (result.attempted > 0 or module == "roles")
+    assert result.failed == 0 and result.attempted > 0
+
+
+# --- install-conda: what stays behind when it fails --------------------------------------
+
+
+def test_install_conda_writes_the_started_receipt_only_after_the_hash_matched():
+    text = script("install-conda", SAMPLES["install-conda"])
+    download = text.index("Invoke-WebRequest")
+    hashed = text.index("if ($h -ne $Sha256)")
+    receipt = text.index('WriteAllText("$Pending\\receipt.json", $Started)')
+    installer = text.index("Start-Process")
+    assert download < hashed < receipt < installer
+
+
+def test_install_conda_removes_its_pending_receipt_on_every_failure_before_the_installer():
+    text = body("install-conda")  # without the header and prelude (which has its own try)
+    start, catch = text.index("try {"), text.index("} catch {")
+    guarded = text[start:catch]
+    # the download, the hash check, the receipt and the installer start all sit in one try
+    for step in ("Invoke-WebRequest", "throw", "$Started", "Start-Process"):
+        assert step in guarded
+    handler = text[catch:text.index("exit 1", catch)]
+    assert "Remove-Item -LiteralPath $Pending -Recurse -Force" in handler
+    # before the try only a stale pending folder is cleared; nothing can fail with a receipt
+    assert text[:start].count("exit 1") == 1 and "$Started" not in text[:start]
+    # this script never removes the prefix: remove-half-install does, after checking again
+    assert "Remove-Item -LiteralPath $Prefix" not in text
+
+
+def test_remove_half_install_checks_the_receipt_and_a_complete_conda_on_the_pc_first():
+    text = body("remove-half-install")
+    guard = text.index("if ($null -eq $r")
+    removal = text.index("Remove-Item -LiteralPath $Prefix -Recurse -Force")
+    assert guard < text.index("exit 1", guard) < removal
+    condition = text[guard:text.index("{", guard)]
+    for check in ("$r.tool -ne 'labtorch'", "$r.state -ne 'started'",
+                  "$r.phase -ne 'installer'", "-ne $Prefix.TrimEnd('\\')", "$done"):
+        assert check in condition
+    assert "conda-meta\\history" in text[:guard] and "Scripts\\conda.exe" in text[:guard]

@@ -223,3 +223,37 @@ def test_second_run_over_what_the_first_run_left_changes_nothing(uploads):
     second, failed = run_role({"role": provision, "responses": responses})
     assert not failed
     assert [script_name(c) for c in second if script_name(c) not in FACT_SCRIPTS] == []
+
+
+# --- labtorch_os = "windows" without @winssh ------------------------------------------------
+
+
+def test_windows_by_data_on_a_plain_ssh_host_is_refused_naming_the_host_and_winssh(monkeypatch):
+    from pyinfra.connectors.ssh import SSHConnector
+
+    from labtorch.windows.roles import windows_host
+
+    monkeypatch.setattr(SSHConnector, "run_shell_command",
+                        lambda *a, **k: pytest.fail("no PowerShell may go to a POSIX shell"))
+    inventory = Inventory((["pc-w02.lab.example"], {}))
+    State(inventory, Config())
+    host = inventory.get_host("pc-w02.lab.example")
+    with pytest.raises(LabtorchError) as err:
+        windows_host(host, {"labtorch_os": "windows"})
+    assert err.value.host == "pc-w02.lab.example"
+    assert "@winssh/<address>" in str(err.value)
+
+
+def test_layout_with_linux_system_facts_is_a_labtorch_error_not_an_assertion(monkeypatch):
+    from pyinfra.context import ctx_host
+
+    from labtorch.facts.system import SystemInfo
+    from labtorch.windows import roles as windows_roles
+
+    inventory = Inventory((["pc-w03.lab.example"], {}))
+    State(inventory, Config())
+    host = inventory.get_host("pc-w03.lab.example")
+    monkeypatch.setattr(windows_roles, "host_system", lambda: SystemInfo(os="linux"))
+    with ctx_host.use(host), pytest.raises(LabtorchError) as err:
+        windows_roles.layout()
+    assert err.value.host == "pc-w03.lab.example" and "@winssh" in str(err.value)
