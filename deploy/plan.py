@@ -9,7 +9,9 @@ shows the table and pyinfra's list of pending changes, and nothing runs.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import gevent.event
 from pyinfra import logger
@@ -34,17 +36,19 @@ class _Room:
     printed: gevent.event.Event
 
 
-_ROOMS: dict[int, _Room] = {}
-_PLANS: dict[tuple[int, str], HostPlan] = {}
+# Keyed by the pyinfra State object itself (weakly), never by id(): a new State can reuse a
+# collected one's id and would then see its rooms and plans.
+_ROOMS: weakref.WeakKeyDictionary[Any, _Room] = weakref.WeakKeyDictionary()
+_PLANS: weakref.WeakKeyDictionary[Any, dict[str, HostPlan]] = weakref.WeakKeyDictionary()
 
 
 def plan_for(host: Host) -> HostPlan:
     """The plan of ``host`` (computed once per run). Raises ``LabtorchError`` when the site
     policy is impossible for this host; the room table shows that host's error too. The host's
     row is recorded whatever goes wrong, so no other host waits for the table's timeout."""
-    key = (id(host.state), host.name)
-    if key in _PLANS:
-        return _PLANS[key]
+    plans = _PLANS.setdefault(host.state, {})
+    if host.name in plans:
+        return plans[host.name]
     from labtorch.windows import is_windows_host  # the one OS decision for the GPU fact
     from labtorch.windows.facts import WindowsGpus
 
@@ -52,8 +56,8 @@ def plan_for(host: Host) -> HostPlan:
     plan: HostPlan | None = None
     error: Exception | None = None
     try:
+        settings = host_settings(host)  # first: a mis-declared Windows host fails before a command
         facts = host.get_fact(WindowsGpus if is_windows_host(host) else NvidiaGpus)
-        settings = host_settings(host)
         plan = plan_host(facts, settings.policy, os=settings.os, host=host.name)
     except Exception as err:
         error = err
@@ -63,16 +67,16 @@ def plan_for(host: Host) -> HostPlan:
     assert plan is not None
     for warning in plan.warnings:
         logger.warning(f"{host.print_prefix}{warning}")
-    _PLANS[key] = plan
+    plans[host.name] = plan
     return plan
 
 
 def _record(host: Host, facts: GpuFacts, plan: HostPlan | None, error: Exception | None) -> None:
     state = host.state
-    room = _ROOMS.get(id(state))
+    room = _ROOMS.get(state)
     if room is None:
         room = _Room(len(state.inventory.get_active_hosts()), {}, gevent.event.Event())
-        _ROOMS[id(state)] = room
+        _ROOMS[state] = room
     if error is None or isinstance(error, LabtorchError):
         text = None if error is None else str(error)
     else:

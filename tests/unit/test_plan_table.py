@@ -66,7 +66,7 @@ def test_table_rows_are_sorted_by_host():
 
 
 SYSTEM = ["@@labtorch:uname@@", "Linux x86_64", "@@labtorch:home@@", "/home/lab"]
-STATES: list[State] = []  # per-run caches are keyed by id(state): never let an id be reused
+STATES: list[State] = []  # keep each run inspectable after it ends
 
 
 def plan_room(monkeypatch, hosts: dict[str, dict]) -> tuple[list[dict], dict[str, object]]:

@@ -88,7 +88,7 @@ def run(deploy_func, responses: dict, data: dict | None = None, *args):
     inventory = Inventory(([("@fake/pc01", host_data)], {}))
     host = inventory.get_host("@fake/pc01")
     state = State(inventory, Config(FAIL_PERCENT=None), check_for_changes=False)
-    STATES.append(state)  # per-run caches are keyed by id(state): never let an id be reused
+    STATES.append(state)  # keep each run inspectable after it ends
     connect_all(state)
     add_deploy(state, deploy_func, *args)
     with contextlib.suppress(PyinfraError):  # "No hosts remaining!" when the only host fails
