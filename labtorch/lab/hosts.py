@@ -235,7 +235,7 @@ def wait_ready(hosts: list[Host], timeout: float = 20.0) -> None:
         for host in list(pending):
             if answers_ssh(host.address, host.port):
                 pending.remove(host)
-            elif host.pid is not None and not is_running(host):
+            elif host.pid is not None and _has_exited(host.pid):
                 raise LabtorchError(f"sshd did not start: {_log_tail(host)}", host=host.name,
                                     fix=f"see {host.home / 'host.log'}")
         if pending and time.monotonic() > deadline:
@@ -333,6 +333,17 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def _has_exited(pid: int) -> bool:
+    """True once ``pid`` is gone or a zombie. Unlike :func:`is_running` this does not read the
+    command line, which still shows the parent's until the child has exec'd ``unshare``."""
+    _reap(pid)
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
 
 
 def _reap(pid: int) -> None:

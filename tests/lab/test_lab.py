@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -244,7 +245,8 @@ def test_hosts_start_without_the_machines_pip_configuration(lab: control.Lab) ->
 @pytest.mark.lab
 @pytest.mark.xdist_group("lab")
 def test_pyinfra_reaches_every_host_through_the_inventory(lab: control.Lab) -> None:
-    result = subprocess.run(["pyinfra", "-y", str(lab.inventory), "fact", "server.Hostname"],
+    result = subprocess.run([sys.executable, "-m", "pyinfra", "-y", str(lab.inventory), "fact",
+                             "server.Hostname"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
