@@ -13,8 +13,8 @@ Ansible                            pyinfra / labtorch
 ``ansible_ssh_private_key_file``   ``ssh_key``
 ``ansible_become`` / ``_user``     ``_sudo`` / ``_sudo_user``
 ``ansible_connection=local``       the host becomes ``@local``
-``ansible_connection=winrm|psrp``  group ``windows`` and ``labtorch_os = "windows"`` (reached
-or ``ansible_shell_type=            over OpenSSH, not WinRM)
+``ansible_connection=winrm|psrp``  ``@winssh/<host>`` in group ``windows`` (reached over
+or ``ansible_shell_type=            OpenSSH by the winssh connector, not WinRM)
 powershell|cmd``
 groups (children flattened)        groups of the same name (``-`` and other characters → ``_``)
 ``labtorch_*`` and other vars      copied as host data
@@ -209,6 +209,9 @@ def map_host(name: str, hostvars: Mapping[str, Any]) -> tuple[str | None, dict[s
     if connection == "local":
         pyinfra_name = "@local"
     elif connection in WINDOWS_CONNECTIONS or shell in WINDOWS_SHELLS:
+        # reached over OpenSSH by labtorch's winssh connector (encoded PowerShell)
+        pyinfra_name = f"@winssh/{name}"
+        data.setdefault("ssh_hostname", name)
         data["labtorch_os"] = "windows"
         if connection in WINDOWS_CONNECTIONS:
             warnings.append(f"{name}: ansible_connection={connection}; labtorch reaches Windows "

@@ -113,8 +113,9 @@ def test_ini_room_groups_flatten_children_and_become_python_identifiers(ini_room
 
 def test_winrm_hosts_go_to_the_windows_group_over_openssh(ini_room: Path):
     room = read_ansible_inventory(ini_room)
-    assert room.hosts["pc04"] == {"ssh_hostname": "10.20.4.14", "labtorch_os": "windows"}
-    assert room.groups["windows"] == ["pc04"]
+    assert room.hosts["@winssh/pc04"] == {"ssh_hostname": "10.20.4.14",
+                                          "labtorch_os": "windows"}
+    assert room.groups["windows"] == ["@winssh/pc04"]
 
 
 def test_passwords_are_never_copied_and_each_is_named_in_a_warning(
@@ -180,7 +181,7 @@ def test_pyinfra_loads_the_ansible_inventory_file_as_is(ini_room: Path):
         "10.20.4.11", 2200, "labadmin")
     assert pc01["labtorch_torch_spec"] == "2.7"
     assert {"b204", "gpu_pascal", "ansible"} <= set(hosts["pc01"]["groups"])
-    assert "windows" in hosts["pc04"]["groups"]
+    assert "windows" in hosts["@winssh/pc04"]["groups"]
     assert not any(secret in json.dumps(hosts) for secret in SECRETS)
 
 
@@ -192,6 +193,6 @@ def test_cli_writes_a_pyinfra_inventory_that_pyinfra_reads(ini_room: Path, tmp_p
     assert "wrote" in result.output and "4 hosts" in result.output
     assert not any(secret in out.read_text() for secret in SECRETS)
     hosts = _pyinfra_hosts(out)
-    assert hosts["pc04"]["data"]["labtorch_os"] == "windows"
+    assert hosts["@winssh/pc04"]["data"]["labtorch_os"] == "windows"
     assert hosts["pc02"]["data"]["ssh_hostname"] == "10.20.4.12"
     assert "gpu_pascal" in hosts["pc02"]["groups"]
