@@ -56,6 +56,28 @@ def python_matches(installed: str, wanted: str) -> bool:
     return have[: len(want)] == want
 
 
+def foreign_env(env_prefix: str) -> tuple[str, str]:
+    """(what, fix) for an env of the wanted name that labtorch did not create (both OSes)."""
+    return (f"env {env_prefix} exists and was not created by labtorch",
+            "set labtorch_env_name to a new name (labtorch never changes envs it did not create)")
+
+
+def keeps_env(env_name: str, installed_python: str | None, python: str) -> bool:
+    """True when labtorch's existing env already has the planned Python (says so: a no-op).
+
+    ``installed_python`` is None when there is no env yet. An env with another Python is
+    labtorch's to recreate: warn and return False (both OSes decide here).
+    """
+    if installed_python is None:
+        return False
+    if python_matches(installed_python, python):
+        host.noop(f"env {env_name} already has Python {installed_python}")
+        return True
+    logger.warning(f"{host.print_prefix}env {env_name} has Python {installed_python}, the plan "
+                   f"says {python}: recreating it (labtorch created it)")
+    return False
+
+
 @operation()
 def conda_env(prefix: str, env_name: str, python: str, channel_args: tuple[str, ...] = ()):
     """Make ``<prefix>/envs/<env_name>`` a labtorch env with Python ``python``.
@@ -70,21 +92,11 @@ def conda_env(prefix: str, env_name: str, python: str, channel_args: tuple[str, 
     conda = shlex.quote(f"{prefix}/bin/conda")
     found = install.env(env_name) if install is not None else None
     if found is not None and not found.owned:
-        yield refuse(
-            f"env {env_prefix} exists and was not created by labtorch",
-            fix="set labtorch_env_name to a new name (labtorch never changes envs it did not "
-            "create)",
-        )
+        yield refuse(*foreign_env(env_prefix))
         return
     packages = host.get_fact(CondaEnvPackages, env_prefix=env_prefix) if found else None
-    if found is not None and packages is not None:
-        if python_matches(packages.python_version, python):
-            host.noop(f"env {env_name} already has Python {packages.python_version}")
-            return
-        logger.warning(
-            f"{host.print_prefix}env {env_name} has Python {packages.python_version}, the plan "
-            f"says {python}: recreating it (labtorch created it)"
-        )
+    if keeps_env(env_name, packages.python_version if packages else None, python):
+        return
     yield write_json_command(
         env_receipt_path(prefix, env_name),
         {"tool": "labtorch", "env": env_name, "python": python},

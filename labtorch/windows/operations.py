@@ -19,7 +19,7 @@ from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, opera
 from labtorch.errors import LabtorchError
 from labtorch.roles import MANAGED_MARK, json_text
 from labtorch.roles.conda import DEFAULTS_CHANNELS, receipt
-from labtorch.roles.env import python_matches
+from labtorch.roles.env import foreign_env, keeps_env
 from labtorch.roles.settings import Installer
 from labtorch.roles.torch import missing_pins, pinned_packages
 from labtorch.windows.facts import (
@@ -198,22 +198,13 @@ def conda_env_windows(prefix: str, env_name: str, python: str,
     env_prefix = f"{prefix}\\envs\\{env_name}"
     found = install.env(env_name) if install is not None else None
     if found is not None and not found.owned:
-        yield refusal(
-            f"env {env_prefix} exists and was not created by labtorch",
-            fix="set labtorch_env_name to a new name (labtorch never changes envs it did not "
-            "create)",
-        )
+        what, fix = foreign_env(env_prefix)
+        yield refusal(what, fix=fix)
         return
     python_exe = f"{env_prefix}\\python.exe"
     packages = host.get_fact(WindowsEnvPackages, python=python_exe) if found else None
-    if found is not None and packages is not None:
-        if python_matches(packages.python_version, python):
-            host.noop(f"env {env_name} already has Python {packages.python_version}")
-            return
-        logger.warning(
-            f"{host.print_prefix}env {env_name} has Python {packages.python_version}, the plan "
-            f"says {python}: recreating it (labtorch created it)"
-        )
+    if keeps_env(env_name, packages.python_version if packages else None, python):
+        return
     yield ps(
         "conda-env",
         {
