@@ -206,6 +206,15 @@ def verification(
     report = host.get_fact(
         VerificationRun, python=python, script=script, plan=plan_path, kernel_timeout=kernel_timeout
     )
+    yield from verdict_commands(report, plan, python)
+
+
+def verdict_commands(report: dict[str, Any] | None, plan: HostPlan, python: str):
+    """Judge this host's verification report (both OSes): log a passing or simulated verdict,
+    or yield the command that fails this host alone with each cause and its fix.
+
+    ``report`` is None when the env's Python printed nothing.
+    """
     if report is None:
         report = {
             "schema": "labtorch-verify/1",

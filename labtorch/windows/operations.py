@@ -14,7 +14,7 @@ from io import BytesIO
 from typing import Any
 
 from pyinfra import host, logger
-from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, operation
+from pyinfra.api import FileUploadCommand, StringCommand, operation
 
 from labtorch.errors import LabtorchError
 from labtorch.roles import MANAGED_MARK, json_text
@@ -271,21 +271,10 @@ def verification_windows(python_exe: str, script_path: str, plan_path: str, plan
     As on Linux: nothing is yielded when the host passes (never a change), one failing command
     listing every cause and fix when it does not; nothing runs during ``--dry``.
     """
-    from labtorch.roles.verify import _fail_with
-    from labtorch.verify_report import judge
-
+    from labtorch.roles.verify import verdict_commands
     if not host.state.is_executing:
         host.noop("verification runs at execution time, after the other roles")
         return
     report = host.get_fact(WindowsVerificationRun, python=python_exe, script_path=script_path,
                            plan=plan_path, kernel_timeout=kernel_timeout)
-    if report is None:
-        report = {"schema": "labtorch-verify/1",
-                  "error": f"the env's Python {python_exe} is missing or printed nothing"}
-    verdict = judge(report, plan, host=host.name)
-    if verdict.ok:
-        logger.info(f"{host.print_prefix}{verdict.summary()}")
-        for note in verdict.notes:
-            logger.warning(f"{host.print_prefix}note: {note}")
-        return
-    yield FunctionCommand(_fail_with, (verdict,), {})
+    yield from verdict_commands(report, plan, python_exe)
