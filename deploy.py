@@ -19,11 +19,7 @@ from pyinfra import host, logger
 from deploy.plan import plan_for
 from labtorch.errors import LabtorchError
 from labtorch.roles import channels, conda, env, jupyter, refused, torch
-
-try:
-    from labtorch.roles import verify as verify_role  # engineer V's role, run last
-except ImportError:  # not built yet: provisioning still works, verification is skipped
-    verify_role = None
+from labtorch.roles import verify as verify_role
 
 try:
     plan = plan_for(host)
@@ -33,8 +29,7 @@ try:
     channels.pip_index(plan.index_url)
     torch.torch(plan)
     jupyter.jupyter()
-    if verify_role is not None:
-        verify_role.verify(plan)
+    verify_role.verify(plan)
 except LabtorchError as err:
     refused(name="labtorch refuses this host", line=str(err))
 except Exception as err:  # a bug must fail this host only, never the whole room

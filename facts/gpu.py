@@ -3,7 +3,7 @@
 The command prints two nvidia-smi outputs between markers: the csv query (index, name, memory,
 compute capability, driver; retried without ``compute_cap`` on drivers that answer "not a valid
 field") and the default header table (for the CUDA version the driver supports). The pure function
-:func:`parse_gpu_output` turns that text into ``GpuFacts`` with engineer C's parsers in
+:func:`parse_gpu_output` turns that text into ``GpuFacts`` with the pure parsers in
 ``labtorch.facts.nvidia_smi`` and fills missing compute capabilities from the GPU table.
 """
 

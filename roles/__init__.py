@@ -1,14 +1,17 @@
 """Provisioning roles: each a pyinfra ``@deploy`` with documented defaults, each idempotent.
 
 Order in ``deploy.py``: :func:`~labtorch.roles.conda.conda` →
-:func:`~labtorch.roles.channels.channels`
-→ :func:`~labtorch.roles.env.env` → :func:`~labtorch.roles.torch.torch` →
-:func:`~labtorch.roles.jupyter.jupyter` → ``verify`` (engineer V). Every role decides the OS once
-(:func:`host_os`) and calls its Linux helper or its Windows helper (:mod:`labtorch.windows.roles`).
+:func:`~labtorch.roles.channels.channels` → :func:`~labtorch.roles.env.env` →
+:func:`~labtorch.roles.torch.torch` → :func:`~labtorch.roles.jupyter.jupyter` →
+:func:`~labtorch.roles.verify.verify`. Every role decides the OS once (:func:`host_os`) and
+calls its Linux helper or its Windows helper (:mod:`labtorch.windows.roles`).
 
 Shared pieces live here: the per-host :class:`~labtorch.roles.settings.Settings`
 (:func:`host_settings`), a refusal that fails one host with a clear message (:func:`refuse`), and
 :func:`managed_file`, the operation that writes small files labtorch owns.
+
+Importing the roles applies :mod:`labtorch.pyinfra_fixes`: a host that goes away in the middle of
+a run fails alone instead of ending pyinfra's run for the whole room.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.api.host import Host
 from pyinfra.facts.files import FileContents
 
+from labtorch import pyinfra_fixes
 from labtorch.errors import LabtorchError
 from labtorch.facts.system import HostSystem, SystemInfo
 from labtorch.roles.settings import DEFAULTS, Settings
+
+pyinfra_fixes.install()
 
 #: Marker every labtorch-written config file carries; a file without it is never overwritten.
 MANAGED_MARK = "managed by labtorch"

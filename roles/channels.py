@@ -103,8 +103,9 @@ def render_pip_conf(settings: Settings, torch_index: str) -> str:
 def uses_condarc(settings: Settings) -> bool:
     """Whether channels live in ``<prefix>/.condarc``, judged from the settings alone.
 
-    Linux roles decide from the host's install instead (:func:`host_uses_condarc`); this is the
-    fallback for callers that have no install fact (the Windows helpers).
+    The roles decide from the host's install instead (:func:`host_uses_condarc`, and
+    :func:`labtorch.windows.roles.host_uses_condarc` on Windows); this is the fallback for
+    callers that have no host to ask.
     """
     return settings.condarc_mode == "persistent" and not settings.adopt_conda
 

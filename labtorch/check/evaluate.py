@@ -95,6 +95,25 @@ def evaluate_host(host: str, room: str, snapshot: Snapshot, settings: Settings, 
     return HostReport(host, room, tuple(_masked(r) for r in results), versions(snapshot))
 
 
+def in_prefix(settings: Settings, relative: str) -> str:
+    """A path under the conda prefix, with the host's separators (``relative`` uses ``/``).
+
+    >>> windows = Settings.from_data({"labtorch_conda_prefix": "C:\\\\lt"}, os="windows")
+    >>> in_prefix(windows, ".labtorch/plan.json")
+    'C:\\\\lt\\\\.labtorch\\\\plan.json'
+    """
+    if settings.os == "windows":
+        return "\\".join((settings.conda_prefix.rstrip("\\"), *relative.split("/")))
+    return f"{settings.conda_prefix}/{relative}"
+
+
+def env_python(settings: Settings) -> str:
+    """The env's Python as the host names it (``python.exe`` at the env's root on Windows)."""
+    if settings.os == "windows":
+        return in_prefix(settings, f"envs/{settings.env_name}/python.exe")
+    return settings.env_python
+
+
 def _masked(result: CheckResult) -> CheckResult:
     return replace(result, cause=redact(result.cause), fix=redact(result.fix),
                    detail=redact(result.detail))
@@ -116,7 +135,7 @@ def _plan_check(host: str, snapshot: Snapshot, settings: Settings,
                 fix: str) -> tuple[HostPlan | None, CheckResult]:
     from labtorch.planner import plan_host
 
-    where = f"{settings.conda_prefix}/{PLAN_FILE}"
+    where = in_prefix(settings, PLAN_FILE)
     if snapshot.plan is None:
         why = f" ({snapshot.plan_error})" if snapshot.plan_error else ""
         return None, CheckResult(host, "plan", "fail",
@@ -195,9 +214,10 @@ def _conda_check(host: str, snapshot: Snapshot, settings: Settings, fix: str) ->
         return CheckResult(host, "conda", "fail",
                            f"no conda install at {settings.conda_prefix}", fix)
     if not conda.complete:
+        tool = "Scripts\\conda.exe" if settings.os == "windows" else "bin/conda"
         return CheckResult(host, "conda", "fail",
                            f"the conda install at {conda.prefix} is incomplete "
-                           "(bin/conda or conda-meta/history missing)", fix)
+                           f"({tool} or conda-meta/history missing)", fix)
     return CheckResult(host, "conda", "pass", detail=f"{conda.flavor} {conda.version or ''}")
 
 
@@ -207,9 +227,9 @@ def _verify_checks(host: str, snapshot: Snapshot, settings: Settings,
 
     if snapshot.verify is None:
         if "env-python" in snapshot.verify_missing:
-            cause = f"the env's Python {settings.env_python} is missing"
+            cause = f"the env's Python {env_python(settings)} is missing"
         elif "verify-script" in snapshot.verify_missing:
-            cause = f"the verification script {settings.conda_prefix}/{VERIFY_SCRIPT} is missing"
+            cause = f"the verification script {in_prefix(settings, VERIFY_SCRIPT)} is missing"
         else:
             cause = f"the verification printed no report ({snapshot.verify_error or 'no output'})"
         return [CheckResult(host, "verify", "fail", cause, fix)]
@@ -272,7 +292,8 @@ def _config_check(host: str, snapshot: Snapshot, settings: Settings, fix: str) -
                             f"not {expected}")
     if problems:
         return CheckResult(host, "config", "fail", "; ".join(problems), fix)
-    return CheckResult(host, "config", "pass", detail=".condarc and pip.conf as deployed")
+    pip_file = "pip.ini" if settings.os == "windows" else "pip.conf"
+    return CheckResult(host, "config", "pass", detail=f".condarc and {pip_file} as deployed")
 
 
 def pip_index_url(text: str | None) -> str | None:

@@ -15,6 +15,13 @@ The command prints parts between ``@@labtorch-check:<part>@@`` lines:
 Shell only prints files and runs the programs; all parsing is the pure :func:`parse_snapshot`.
 One command instead of one per assertion is what keeps a check near the cost of ``ssh true``
 (see ../shared/reference/lab-notes.md: testinfra pays a round trip per assertion).
+
+A Windows PC answers four PowerShell scripts instead (:func:`windows_scripts`): its system facts
+first (its install prefix depends on its system drive and profile), then its GPUs, its conda
+install and ``scripts/check.ps1`` (plan, ``.condarc`` sha256, ``pip.ini``, a fresh verification).
+One script cannot hold them all: an encoded command must fit cmd.exe's 8,191 characters. Their
+raw outputs are kept as ``windows-*`` parts of the same text, so :func:`parse_snapshot` reads a
+saved Windows output too.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import json
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyinfra.api import FactBase
 
@@ -31,6 +38,9 @@ from labtorch.facts.conda import CondaInstall, CondaInstalls, parse_conda_instal
 from labtorch.facts.gpu import GPU_COMMAND, parse_gpu_output
 from labtorch.facts.system import HostSystem, SystemInfo, parse_system
 from labtorch.model import GpuFacts
+
+if TYPE_CHECKING:
+    from labtorch.windows.layout import Layout
 
 PART = "@@labtorch-check:"
 #: Where the deploy leaves its files, relative to the conda prefix.
@@ -107,6 +117,35 @@ def linux_command(conda_prefix: str, env_name: str, *, kernel_timeout: int = 60)
     )
 
 
+#: Parts of a Windows PC's gathered text, one per PowerShell script (plus the prefix checked).
+WINDOWS_PARTS = ("windows-prefix", "windows-system", "windows-gpus", "windows-conda",
+                 "windows-check")
+
+
+def windows_scripts(where: Layout, *, kernel_timeout: int = 60) -> dict[str, str]:
+    """The PowerShell scripts that gather a Windows PC's snapshot once its paths are known
+    (``where``: :class:`labtorch.windows.layout.Layout`), by part name. The system script,
+    which decides those paths, runs before them (``WindowsSystem``)."""
+    from labtorch.windows.facts import WindowsCondaInstallAt, WindowsGpus
+    from labtorch.windows.powershell import script
+
+    return {
+        "windows-gpus": WindowsGpus().command(),
+        "windows-conda": WindowsCondaInstallAt().command(prefix=where.prefix),
+        "windows-check": script("check", {
+            "Plan": f"{where.receipt_dir}\\{PLAN_FILE.rsplit('/', 1)[1]}",
+            "Condarc": where.condarc, "PipIni": where.pip_ini, "Python": where.env_python,
+            "Script": f"{where.receipt_dir}\\{VERIFY_SCRIPT.rsplit('/', 1)[1]}",
+            "KernelTimeout": int(kernel_timeout),
+        }, strict=False),
+    }
+
+
+def join_parts(parts: dict[str, str]) -> str:
+    """The inverse of :func:`split_parts`: ``{part: text}`` as one gathered text."""
+    return "".join(f"{PART}{name}@@\n{text}\n" for name, text in parts.items())
+
+
 def split_parts(text: str) -> dict[str, str]:
     """Split the command's output into ``{part: text}``."""
     parts: dict[str, list[str]] = {}
@@ -142,8 +181,11 @@ def _json_document(text: str) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def parse_snapshot(text: str, conda_prefix: str | None = None) -> Snapshot:
-    """Parse :func:`linux_command`'s output (pure; works on a saved output)."""
+    """Parse :func:`linux_command`'s output, or a Windows PC's ``windows-*`` parts (pure; works
+    on a saved output)."""
     parts = split_parts(text)
+    if "windows-system" in parts:
+        return _windows_snapshot(parts, conda_prefix)
     system = parse_system(parts.get("system", ""))
     gpu = parse_gpu_output(parts.get("gpu", ""), os_hint=system.os)
     installs = parse_conda_installs(parts.get("conda", ""))
@@ -169,6 +211,37 @@ def parse_snapshot(text: str, conda_prefix: str | None = None) -> Snapshot:
                     verify_error=verify_error,
                     condarc_sha256=condarc[0] if condarc else None,
                     pip_conf=pip_conf or None)
+
+
+def _windows_snapshot(parts: dict[str, str], conda_prefix: str | None) -> Snapshot:
+    """A Windows PC's snapshot from the JSON its scripts printed."""
+    from labtorch.windows.facts import load_json, parse_conda_installs, parse_gpus, parse_system
+
+    system = parse_system(parts["windows-system"])
+    prefix = parts.get("windows-prefix", "").strip() or conda_prefix or ""
+    conda = next((install for install in parse_conda_installs(parts.get("windows-conda", ""))
+                  if install.prefix.rstrip("\\").lower() == prefix.rstrip("\\").lower()), None)
+    found = load_json(parts.get("windows-check", ""))
+    found = found if isinstance(found, dict) else {}
+    plan, plan_error = (None, None)
+    if isinstance(found.get("plan"), str) and found["plan"].strip():
+        plan, plan_error = _json_document(found["plan"].lstrip("\ufeff"))
+        if plan is not None:
+            plan_error = None
+    verify, verify_error = (None, None)
+    if isinstance(found.get("verify"), list):
+        verify, verify_error = _json_document("\n".join(str(line) for line in found["verify"]))
+    missing = ()
+    if "windows-check" not in parts or not found:
+        missing = ("check-output",)
+    elif not (found.get("python") and found.get("script")):
+        missing = tuple(name for name, key in (("env-python", "python"),
+                                                ("verify-script", "script")) if not found.get(key))
+    return Snapshot(system=system, gpu=parse_gpus(parts.get("windows-gpus", "")), conda=conda,
+                    marker=None, plan=plan, plan_error=plan_error, verify=verify,
+                    verify_missing=missing, verify_error=verify_error,
+                    condarc_sha256=found.get("condarc_sha256") or None,
+                    pip_conf=(found.get("pip_ini") or "").strip() or None)
 
 
 def _pick_install(installs: Iterable[CondaInstall], conda_prefix: str | None,

@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import gevent
-from pyinfra.api import Config, Inventory, State
+from paramiko import SSHException
+from pyinfra.api import Config, Inventory, State, StringCommand
 from pyinfra.api.exceptions import ConnectError, PyinfraError
 from pyinfra.api.facts import get_fact
 from pyinfra.api.host import Host
@@ -30,10 +31,11 @@ from labtorch.check.evaluate import (
     settings_error_report,
     unreachable_report,
 )
-from labtorch.check.gather import CheckSnapshot, parse_snapshot
+from labtorch.check.gather import CheckSnapshot, join_parts, parse_snapshot, windows_scripts
 from labtorch.check.model import CheckRun, HostReport
 from labtorch.errors import LabtorchError
 from labtorch.roles.settings import DEFAULTS, Settings
+from labtorch.windows import is_windows_host
 
 #: Stands for the SSH user's home while the remote command is built; replaced by ``~``.
 _HOME = "/labtorch_home_placeholder"
@@ -78,15 +80,28 @@ def load_inventory(path: Path, state: State | None = None,
     return inventory
 
 
+def settings_data(host: Host) -> dict[str, object]:
+    """The host's ``labtorch_*`` data that is set (the rest takes the documented defaults)."""
+    return {name: value for name in DEFAULTS if (value := host.data.get(name)) is not None}
+
+
 def host_settings(host: Host, *, home: str = _HOME, os: str | None = None) -> Settings:
     """The host's labtorch settings, read as the deploy reads them (``labtorch.roles``).
 
     Before the host answered, its home is a placeholder (a prefix there is sent as ``~/...``)
     and its OS is ``labtorch_os`` or "linux"; afterwards both come from the host itself.
     """
-    data = {name: value for name in DEFAULTS if (value := host.data.get(name)) is not None}
+    data = settings_data(host)
     os_name = data.get("labtorch_os") or os or "linux"
-    return Settings.from_data(data, host=host.name, home=home, os=os_name)
+    return Settings.from_data(data, host=host.name, home=home, os=str(os_name))
+
+
+def windows_host_settings(host: Host, system: object) -> Settings:
+    """A Windows PC's settings as the deploy reads them: Windows path defaults from its system
+    facts (:func:`labtorch.windows.layout.windows_settings`)."""
+    from labtorch.windows.layout import windows_settings
+
+    return windows_settings(settings_data(host), system, host=host.name)  # type: ignore[arg-type]
 
 
 def remote_prefix(settings: Settings) -> str:
@@ -115,10 +130,13 @@ def gather(state: State, kwargs_by_host: dict[Host, dict[str, object]],
             except (OSError, PyinfraError) as err:
                 return Gathered(None, f"cannot connect: {err}")
             try:
-                output = get_fact(state, host, CheckSnapshot,
-                                  kwargs={**kwargs_by_host[host], "_timeout": command_timeout},
-                                  apply_failed_hosts=False)
-            except (OSError, PyinfraError) as err:
+                if is_windows_host(host):
+                    output = gather_windows(host, command_timeout, **kwargs_by_host[host])
+                else:
+                    output = get_fact(state, host, CheckSnapshot,
+                                      kwargs={**kwargs_by_host[host], "_timeout": command_timeout},
+                                      apply_failed_hosts=False)
+            except (OSError, PyinfraError, SSHException) as err:
                 output = ""
                 reason = str(err)
             else:
@@ -133,6 +151,32 @@ def gather(state: State, kwargs_by_host: dict[Host, dict[str, object]],
     greenlets = {host: state.pool.spawn(one, host) for host in kwargs_by_host}
     gevent.joinall(list(greenlets.values()))
     return {host: _outcome(greenlet) for host, greenlet in greenlets.items()}
+
+
+def gather_windows(host: Host, command_timeout: int, *, kernel_timeout: object = 60) -> str:
+    """A Windows PC's snapshot text: its system facts, then (with the paths they decide) its
+    GPUs, conda install and deployed files (:func:`labtorch.check.gather.windows_scripts`).
+
+    Raises ``LabtorchError`` when the PC's inventory data does not fit it (a bad prefix).
+    An empty result means the PC stopped answering.
+    """
+    from labtorch.windows.facts import WindowsSystem, parse_system
+    from labtorch.windows.layout import Layout
+
+    def run(text: str) -> str:
+        _ok, output = host.run_shell_command(StringCommand(text), _timeout=command_timeout)
+        return "\n".join(output.stdout_lines)
+
+    system_text = run(WindowsSystem().command())
+    if not system_text.strip():
+        return ""
+    system = parse_system(system_text)
+    settings = windows_host_settings(host, system)
+    where = Layout.of(settings, system)
+    parts = {"windows-prefix": where.prefix, "windows-system": system_text}
+    for name, text in windows_scripts(where, kernel_timeout=int(str(kernel_timeout))).items():
+        parts[name] = run(text)
+    return join_parts(parts)
 
 
 def _outcome(greenlet: gevent.Greenlet) -> Gathered:
@@ -180,19 +224,22 @@ def _run_check(inventory_path: Path, *, parallel: int | None, connect_timeout: i
 
     hosts = list(inventory)
     reports: dict[str, HostReport] = {}
-    settings: dict[Host, Settings] = {}
+    settings: dict[Host, Settings | None] = {}
     for host in hosts:
         room = str(host.data.get("labtorch_room") or room_default)
+        if is_windows_host(host):  # its settings need its system facts: validated in gather
+            settings[host] = None
+            continue
         try:
             settings[host] = host_settings(host)
         except LabtorchError as err:
             reports[host.name] = settings_error_report(host.name, room, err)
-    kwargs = {
-        host: {"conda_prefix": remote_prefix(s), "env_name": s.env_name,
-               "kernel_timeout": int(host.data.get("labtorch_verify_kernel_timeout")
-                                     or kernel_timeout)}
-        for host, s in settings.items()
-    }
+    kwargs: dict[Host, dict[str, object]] = {}
+    for host, s in settings.items():
+        timeout = int(host.data.get("labtorch_verify_kernel_timeout") or kernel_timeout)
+        kwargs[host] = ({"kernel_timeout": timeout} if s is None else
+                        {"conda_prefix": remote_prefix(s), "env_name": s.env_name,
+                         "kernel_timeout": timeout})
     gathered = gather(state, kwargs, command_timeout) if kwargs else {}
     for host, result in gathered.items():
         room = str(host.data.get("labtorch_room") or room_default)
@@ -209,17 +256,24 @@ def _run_check(inventory_path: Path, *, parallel: int | None, connect_timeout: i
     )
 
 
-def host_report(host: Host, room: str, result: Gathered, settings: Settings,
+def host_report(host: Host, room: str, result: Gathered, settings: Settings | None,
                 fix: str) -> HostReport:
     """One host's report from what was gathered there (may raise on data it cannot read;
-    ``_run_check`` turns that into a failing report for this host alone)."""
+    ``_run_check`` turns that into a failing report for this host alone). ``settings`` is None
+    for a Windows PC (its settings come from its own system facts)."""
+    if isinstance(result.error, LabtorchError):  # its inventory data does not fit the host
+        return settings_error_report(host.name, room, result.error)
     if result.error is not None:
         return check_error_report(host.name, room, result.error, fix=fix)
     if result.output is None:
         return unreachable_report(host.name, room, result.unreachable or "")
-    snapshot = parse_snapshot(result.output, remote_prefix(settings))
+    snapshot = parse_snapshot(result.output, remote_prefix(settings) if settings else None)
     try:
-        seen = host_settings(host, home=snapshot.system.home or "/root", os=snapshot.system.os)
+        if snapshot.system.os == "windows":
+            seen = windows_host_settings(host, snapshot.system)
+        else:
+            seen = host_settings(host, home=snapshot.system.home or "/root",
+                                 os=snapshot.system.os)
     except LabtorchError as err:
         return settings_error_report(host.name, room, err)
     return evaluate_host(host.name, room, snapshot, seen, fix=fix)

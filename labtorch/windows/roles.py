@@ -12,7 +12,9 @@ What a Windows PC gets (defaults, scope "all"):
   /RegisterPython=0 /AddToPath=0 /D=C:\\labtorch\\miniforge3`` after its SHA256 matched the pin;
   ``.labtorch\\receipt.json`` records it;
 - ``C:\\labtorch\\miniforge3\\.condarc``: the site's channels, ``envs_dirs`` and ``pkgs_dirs``
-  pinned inside the install (never in a user profile, which may have a non-ASCII name);
+  pinned inside the install (never in a user profile, which may have a non-ASCII name), only in
+  an install labtorch made, as the host's receipt says (an adopted one keeps its own; its
+  channels go per command);
 - ``...\\envs\\pytorch`` with the planned Python, ``pip.ini`` (the site's PyPI index) and the
   planned torch build from the PyTorch index or its mirror (``--index-url``: plain PyPI torch is
   CPU-only on Windows);
@@ -38,7 +40,12 @@ from labtorch.errors import LabtorchError
 from labtorch.model import HostPlan
 from labtorch.roles import MANAGED_MARK, host_settings, host_system, refused
 from labtorch.roles.settings import Settings
-from labtorch.windows.facts import WindowsSystem, WindowsSystemInfo, free_mib_on_drive
+from labtorch.windows.facts import (
+    WindowsCondaInstallAt,
+    WindowsSystem,
+    WindowsSystemInfo,
+    free_mib_on_drive,
+)
 from labtorch.windows.layout import Layout, windows_settings
 from labtorch.windows.operations import (
     conda_env_windows,
@@ -144,18 +151,34 @@ def render_condarc(settings: Settings) -> str:
     """The Linux ``.condarc`` (channels, mirror) plus ``envs_dirs``/``pkgs_dirs`` in the prefix."""
     from labtorch.roles.channels import render_condarc as channels_condarc
 
-    where = layout(settings)
+    prefix = settings.conda_prefix  # the Layout's prefix: no host fact needed
     dirs = templates().get_template("condarc_dirs.j2").render(
-        envs_dir=f"{where.prefix}\\envs", pkgs_dir=f"{where.prefix}\\pkgs"
+        envs_dir=f"{prefix}\\envs", pkgs_dir=f"{prefix}\\pkgs"
     )
     return channels_condarc(settings) + dirs
 
 
-def channels(settings: Settings) -> None:
-    """Write ``<prefix>\\.condarc`` (persistent mode, labtorch's install only)."""
-    from labtorch.roles.channels import uses_condarc
+def host_uses_condarc(settings: Settings) -> bool:
+    """Whether ``<prefix>\\.condarc`` is labtorch's to write on the Windows host being deployed.
 
-    if not uses_condarc(settings):
+    The Linux decision (:func:`labtorch.roles.channels.condarc_is_labtorchs`) from this host's
+    receipt (:class:`~labtorch.windows.facts.WindowsCondaInstallAt`), not from the current
+    ``labtorch_adopt_conda``: an adopted install never gets its ``.condarc`` written, even after
+    the setting is turned off; labtorch's install ("complete" or "started") and a PC with
+    nothing at the prefix yet do (persistent mode only).
+    """
+    from labtorch.roles.channels import condarc_is_labtorchs
+
+    if settings.condarc_mode != "persistent":
+        return False
+    install = host.get_fact(WindowsCondaInstallAt, prefix=layout(settings).prefix)
+    return condarc_is_labtorchs(settings, install)
+
+
+def channels(settings: Settings) -> None:
+    """Write ``<prefix>\\.condarc`` (persistent mode, labtorch's install only: the receipt
+    decides, :func:`host_uses_condarc`)."""
+    if not host_uses_condarc(settings):
         host.noop("conda channels are passed per command (no .condarc)")
         return
     where = layout(settings)
@@ -192,7 +215,7 @@ def env(settings: Settings, plan: HostPlan) -> None:
         prefix=where.prefix,
         env_name=settings.env_name,
         python=plan.python,
-        channel_args=channel_args(settings),
+        channel_args=channel_args(settings, host_uses_condarc(settings)),
     )
 
 
@@ -268,12 +291,23 @@ def jupyter(settings: Settings) -> None:
 # --- verify ----------------------------------------------------------------------------------
 
 
-def plan_document(plan: HostPlan, settings: Settings) -> dict[str, Any]:
-    """The verify role's ``plan.json`` with the Windows paths of this host."""
+def plan_document(
+    plan: HostPlan, settings: Settings, *, condarc_written: bool | None = None,
+    where: Layout | None = None,
+) -> dict[str, Any]:
+    """The verify role's ``plan.json`` with the Windows paths of this host.
+
+    ``condarc`` is recorded only when the channels role writes ``<prefix>\\.condarc`` on this
+    host: ``condarc_written``, or None to ask the host's receipt (:func:`host_uses_condarc`);
+    an adopted install's ``plan.json`` says ``"condarc": null``. ``where``: the host's paths
+    (default: those of the host being deployed); with both given no fact is gathered.
+    """
     from labtorch.roles import verify as verify_role
 
-    where = layout(settings)
-    doc = verify_role.plan_document(plan, settings)
+    where = where or layout(settings)
+    if condarc_written is None:
+        condarc_written = host_uses_condarc(settings)
+    doc = verify_role.plan_document(plan, settings, condarc_written=condarc_written)
     doc["conda"]["prefix"] = where.prefix
     if doc.get("condarc"):
         doc["condarc"]["path"] = where.condarc
@@ -288,15 +322,20 @@ def plan_document(plan: HostPlan, settings: Settings) -> dict[str, Any]:
     return doc
 
 
-def plan_json(plan: HostPlan, settings: Settings) -> str:
+def plan_json(
+    plan: HostPlan, settings: Settings, *, condarc_written: bool | None = None,
+    where: Layout | None = None,
+) -> str:
     """``plan.json``'s exact text, as on Linux (:func:`labtorch.roles.verify.plan_json`): stable
     key order, and no password of an index URL (:func:`labtorch.roles.verify.redact`), since
-    every user of the PC can read the file."""
+    every user of the PC can read the file. ``condarc_written``, ``where``: as
+    :func:`plan_document`."""
     import json
 
     from labtorch.roles.verify import redact
 
-    return redact(json.dumps(plan_document(plan, settings), indent=2, sort_keys=True)) + "\n"
+    document = plan_document(plan, settings, condarc_written=condarc_written, where=where)
+    return redact(json.dumps(document, indent=2, sort_keys=True)) + "\n"
 
 
 def verify(plan: HostPlan, settings: Settings) -> None:

@@ -29,50 +29,27 @@ from pathlib import Path
 
 import pytest
 
-from labtorch.facts.gpu import QUERY_FIELDS
-
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "fixtures" / "nvidia-smi"
 STANDIN = REPO / "tests" / "standins" / "windows" / "standin_pc.py"
 sys.path.insert(0, str(REPO / "tests" / "unit"))
 from windows_grammar import problems  # noqa: E402
+from windows_replies import (  # noqa: E402
+    NO_DRIVER_GPUS,
+    SYSTEM,
+    check_reply,
+    conda_reply,
+    gpu_reply_from_capture,
+)
 
 FACT_SCRIPTS = {"system", "gpus", "conda", "env-packages", "file", "verify"}
+CHECK_SCRIPTS = ["system", "gpus", "conda", "check"]
 LINUX_HOSTS = ("pc02", "pc07")  # a Turing GPU and a PC without GPU
-
-#: Synthetic: the shape scripts/system.ps1 prints, values of a Windows 11 lab PC.
-SYSTEM = {
-    "caption": "Microsoft Windows 11 Education", "version": "10.0.22631", "build": "22631",
-    "arch": "AMD64", "user": "labadmin", "profile": "C:\\Users\\labadmin",
-    "appdata": "C:\\Users\\labadmin\\AppData\\Roaming",
-    "localappdata": "C:\\Users\\labadmin\\AppData\\Local", "programdata": "C:\\ProgramData",
-    "system_drive": "C:", "admin": True, "powershell": "5.1.22621.4249",
-    "drives": [{"root": "C:\\", "free_mib": 250000}],
-}
-
-
-def gpu_reply_from_capture() -> dict:
-    """The GPU fact's JSON around the real RTX 2080 SUPER Windows capture (591.86)."""
-    name = "gpuexp-rtx-2080-super-windows-591.86"
-    header, values = (line for line in (SHARED / f"{name}-query-gpu.csv").read_text().splitlines()
-                      if line.strip())
-    row = dict(zip((h.strip().split(" [")[0] for h in header.split(",")),
-                   (v.strip() for v in values.split(",")), strict=True))
-    query = ", ".join(row[f].split(" ")[0] for f in QUERY_FIELDS.split(","))
-    return {"smi": "C:\\Windows\\System32\\nvidia-smi.exe", "fields": QUERY_FIELDS,
-            "query": query, "query_rc": 0,
-            "table": (SHARED / f"{name}-table.txt").read_text(), "table_rc": 0,
-            "video": [{"name": "NVIDIA GeForce RTX 2080 SUPER", "driver": "32.0.15.9186",
-                       "vendor": "NVIDIA", "pnp": "PCI\\VEN_10DE&DEV_1E81"}]}
-
 
 REPLIES = {
     "pc-w01": {"system": SYSTEM, "gpus": gpu_reply_from_capture(), "conda": [],
-               "file": {"exists": False}, "env-packages": None},
+               "file": {"exists": False}, "env-packages": None, "check": check_reply()},
     "pc-w02": {"system": SYSTEM, "conda": [], "file": {"exists": False}, "env-packages": None,
-               "gpus": {"smi": None, "video": [
-                   {"name": "Microsoft Basic Display Adapter", "driver": "10.0.22621.1",
-                    "vendor": "(Standard display types)", "pnp": "PCI\\VEN_10DE&DEV_1B80"}]}},
+               "gpus": NO_DRIVER_GPUS, "check": check_reply()},
 }
 
 
@@ -143,13 +120,14 @@ def received(pc: dict) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def mixed_dry_run(lab, windows_pcs, tmp_path_factory):
-    """``pyinfra <mixed room> deploy.py --dry`` with the real CLI; returns (result, JSON)."""
+def mixed_room(lab, windows_pcs, tmp_path_factory) -> Path:
+    """A room inventory: two lab Linux hosts and the two stand-in Windows PCs, with the
+    repository's group_data (all.py, windows.py)."""
     from labtorch.lab.inventory import host_data
 
     linux = host_data(lab)
     room = tmp_path_factory.mktemp("room")
-    shutil.copytree(REPO / "inventory" / "group_data", room / "group_data")  # all.py, windows.py
+    shutil.copytree(REPO / "inventory" / "group_data", room / "group_data")
     inventory = room / "room_mixed.py"
     inventory.write_text(
         "linux = [\n"
@@ -158,6 +136,13 @@ def mixed_dry_run(lab, windows_pcs, tmp_path_factory):
         + "".join(f"    ('@winssh/{name}', {pc['data']!r}),\n" for name, pc in windows_pcs.items())
         + "]\n"
     )
+    return inventory
+
+
+@pytest.fixture(scope="module")
+def mixed_dry_run(mixed_room):
+    """``pyinfra <mixed room> deploy.py --dry`` with the real CLI; returns (result, JSON)."""
+    inventory = mixed_room
     result = subprocess.run(
         [str(Path(sys.executable).parent / "pyinfra"), str(inventory), "deploy.py", "--dry",
          "--json"],
@@ -223,3 +208,76 @@ def by_host(output: dict) -> dict[str, list[str]]:
         for host in [*op["hosts_with_change"], *op["hosts_with_conditional_change"]]:
             hosts.setdefault(host, []).append(op["name"])
     return hosts
+
+
+def provision_in_the_standin(inventory: Path, pc: dict, name: str) -> None:
+    """Make the stand-in PC answer as labtorch's deploy leaves a PC: a complete install, the
+    ``plan.json``, ``.condarc`` and ``pip.ini`` the deploy renders for this PC's facts and
+    settings (product code), and a SYNTHETIC healthy verification report (no recorded Windows
+    verification exists here: tests/unit/windows_replies.py)."""
+    from pyinfra.api import Config, State
+    from windows_replies import gpu_report
+
+    from labtorch.check.run import load_inventory, windows_host_settings
+    from labtorch.planner import plan_host
+    from labtorch.roles.channels import render_pip_conf
+    from labtorch.windows.facts import parse_gpus, parse_system
+    from labtorch.windows.layout import Layout
+    from labtorch.windows.roles import plan_json, render_condarc
+
+    state = State(check_for_changes=False)
+    hosts = load_inventory(inventory, state, Config())
+    state.init(hosts, Config())
+    replies = json.loads((pc["state"] / "replies.json").read_text())
+    system = parse_system(json.dumps(replies["system"]))
+    settings = windows_host_settings(hosts.get_host(f"@winssh/{name}"), system)
+    where = Layout.of(settings, system)
+    plan = plan_host(parse_gpus(json.dumps(replies["gpus"])), settings.policy, os="windows",
+                     host=name)
+    report = gpu_report(plan, where.env_python, device="NVIDIA GeForce RTX 2080 SUPER",
+                        capability=(7, 5), driver="591.86")
+    replies["conda"] = conda_reply(where.prefix, provisioned=True)
+    replies["check"] = check_reply(
+        plan_json(plan, settings, condarc_written=True, where=where),
+        condarc=render_condarc(settings), pip_ini=render_pip_conf(settings, plan.index_url),
+        report=report)
+    (pc["state"] / "replies.json").write_text(json.dumps(replies))
+
+
+@pytest.mark.lab
+@pytest.mark.xdist_group("lab")
+def test_labtorch_check_judges_windows_pcs_from_their_own_scripts(mixed_room, windows_pcs,
+                                                                  mixed_dry_run):
+    """After the dry run: pc-w01 answers as a provisioned PC, pc-w02 as one never provisioned;
+    ``labtorch check`` over the mixed room judges each Windows PC from four encoded PowerShell
+    scripts and each Linux host from its one sh command."""
+    provision_in_the_standin(mixed_room, windows_pcs["pc-w01"], "pc-w01")
+    sent_before = {name: len(received(pc)) for name, pc in windows_pcs.items()}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "labtorch"), "check", str(mixed_room), "--json", "-",
+         "--no-history"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    start = done.stdout.find("{")
+    assert start >= 0, f"no JSON from labtorch check:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+    hosts = {h["host"]: h for h in json.loads(done.stdout[start:])["hosts"]}
+    results = {name: {r["check"]: r for r in h["results"]} for name, h in hosts.items()}
+
+    w01, w02 = results["@winssh/pc-w01"], results["@winssh/pc-w02"]
+    assert hosts["@winssh/pc-w01"]["status"] == "pass", w01
+    assert w01["reach"]["detail"].startswith("windows")
+    assert w01["config"]["detail"] == ".condarc and pip.ini as deployed"
+    assert w02["plan"]["status"] == "fail"
+    assert w02["plan"]["cause"] == ("labtorch has not provisioned this host: no "
+                                    "C:\\labtorch\\miniforge3\\.labtorch\\plan.json")
+    assert "--limit @winssh/pc-w02" in w02["plan"]["fix"]
+    for name in LINUX_HOSTS:
+        assert results[name]["reach"]["status"] == "pass", results[name]
+        assert results[name]["reach"]["detail"].startswith("linux")
+    assert done.returncode == 1  # pc-w02 (and any unprovisioned lab host) fails
+
+    for name, pc in windows_pcs.items():
+        commands = received(pc)[sent_before[name]:]
+        assert [c["script"].split("'")[1] for c in commands] == CHECK_SCRIPTS, name
+        for command in commands:
+            assert problems(command["script"]) == []

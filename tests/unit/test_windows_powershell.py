@@ -80,6 +80,11 @@ SAMPLES: dict[str, dict] = {
                         "torchaudio==2.7.1+cu118", "--index-url",
                         "https://download.pytorch.org/whl/cu118", "--no-compile"]},
     "make-dir": {"Path": "C:\\ProgramData\\jupyter\\kernels\\pytorch"},
+    "check": {"Plan": f"{LONG_PREFIX}\\.labtorch\\plan.json",
+              "Condarc": f"{LONG_PREFIX}\\.condarc",
+              "PipIni": f"{LONG_PREFIX}\\envs\\pytorch\\pip.ini",
+              "Python": f"{LONG_PREFIX}\\envs\\pytorch\\python.exe",
+              "Script": f"{LONG_PREFIX}\\.labtorch\\labtorch_verify.py", "KernelTimeout": 60},
     "refuse": {"Message": "labtorch: pc-w01: C:\\labtorch\\miniforge3\\.condarc exists and "
                "was not written by labtorch; move it aside (it's someone's) — 李雷"},
 }
