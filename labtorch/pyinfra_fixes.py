@@ -11,7 +11,8 @@ that an operation gathers, the room's run ended this way.
 
 :func:`install` makes :class:`pyinfra.connectors.ssh.SSHConnector` (and so labtorch's
 ``@winssh`` connector, its subclass) raise ``SSHException`` for that ``EOFError``: pyinfra then
-logs "connection closed" for that host, marks it failed and finishes the room. Nothing else
+logs ``Command socket/SSH error: ConnectionClosed(...)`` for that host, marks it failed and
+finishes the room. Nothing else
 changes. Remove this module when the upstream issue is fixed in the pinned pyinfra.
 """
 

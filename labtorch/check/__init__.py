@@ -1,7 +1,8 @@
 """Compliance re-checks of a room: did any host drift from what the deploy gave it?
 
 - ``run``: load the inventory, gather every host in parallel (``gather``: one remote command per
-  host), evaluate (``evaluate``: re-plan → drift, ``labtorch.verify_report.judge``, config files);
+  Linux host, four PowerShell scripts per Windows PC), evaluate (``evaluate``: re-plan → drift,
+  ``labtorch.verify_report.judge``, config files);
 - ``model``: ``CheckRun`` → ``HostReport`` → ``CheckResult`` (pass, skipped, simulated, drift,
   fail, unreachable) and the version facts per host;
 - ``render``: terminal table, JSON, JUnit XML, self-contained HTML with the trend chart;

@@ -52,10 +52,15 @@ PLAN_FIELDS = ("os", "python", "torch", "torchvision", "torchaudio", "variant", 
 
 
 def unreachable_report(host: str, room: str, reason: str) -> HostReport:
-    """A host that could not be checked at all."""
+    """A host that could not be checked at all.
+
+    >>> unreachable_report("@winssh/pc-w01", "c310", "").results[0].fix
+    'check that @winssh/pc-w01 is on and its SSH server answers (ssh pc-w01 true)'
+    """
+    address = host.split("/", 1)[1] if host.startswith("@") and "/" in host else host
     return HostReport(host, room, (CheckResult(
         host, "reach", "unreachable", reason or "no answer",
-        f"check that {host} is on and its SSH server answers (ssh {host} true)"),))
+        f"check that {host} is on and its SSH server answers (ssh {address} true)"),))
 
 
 def settings_error_report(host: str, room: str, error: LabtorchError) -> HostReport:
@@ -136,6 +141,10 @@ def _plan_check(host: str, snapshot: Snapshot, settings: Settings,
     from labtorch.planner import plan_host
 
     where = in_prefix(settings, PLAN_FILE)
+    if "check-output" in snapshot.verify_missing:
+        return None, CheckResult(host, "plan", "fail",
+                                 f"could not read {where}: the check script gave no result "
+                                 f"({snapshot.plan_error or 'no output'})", fix)
     if snapshot.plan is None:
         why = f" ({snapshot.plan_error})" if snapshot.plan_error else ""
         return None, CheckResult(host, "plan", "fail",
@@ -226,7 +235,9 @@ def _verify_checks(host: str, snapshot: Snapshot, settings: Settings,
     from labtorch.verify_report import judge
 
     if snapshot.verify is None:
-        if "env-python" in snapshot.verify_missing:
+        if "check-output" in snapshot.verify_missing:
+            cause = f"the check script gave no result ({snapshot.verify_error or 'no output'})"
+        elif "env-python" in snapshot.verify_missing:
             cause = f"the env's Python {env_python(settings)} is missing"
         elif "verify-script" in snapshot.verify_missing:
             cause = f"the verification script {in_prefix(settings, VERIFY_SCRIPT)} is missing"

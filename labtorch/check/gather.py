@@ -214,29 +214,43 @@ def parse_snapshot(text: str, conda_prefix: str | None = None) -> Snapshot:
 
 
 def _windows_snapshot(parts: dict[str, str], conda_prefix: str | None) -> Snapshot:
-    """A Windows PC's snapshot from the JSON its scripts printed."""
+    """A Windows PC's snapshot from the JSON its scripts printed.
+
+    When ``check.ps1`` gave no JSON object (it failed, timed out or printed something else),
+    ``verify_missing`` is ``("check-output",)`` and both errors carry what it said instead, so
+    the judge does not mistake a failing script for a PC labtorch never provisioned. Raises
+    ``LabtorchError`` when the GPU or conda script gave no answer.
+    """
+    from labtorch.errors import LabtorchError
     from labtorch.windows.facts import load_json, parse_conda_installs, parse_gpus, parse_system
 
+    for name, what in (("windows-gpus", "GPU"), ("windows-conda", "conda")):
+        if parts.get(f"{name}-error"):  # judging without it would call the PC drifted
+            raise LabtorchError(f"the {what} script gave no answer: {parts[f'{name}-error']}")
     system = parse_system(parts["windows-system"])
     prefix = parts.get("windows-prefix", "").strip() or conda_prefix or ""
     conda = next((install for install in parse_conda_installs(parts.get("windows-conda", ""))
                   if install.prefix.rstrip("\\").lower() == prefix.rstrip("\\").lower()), None)
     found = load_json(parts.get("windows-check", ""))
-    found = found if isinstance(found, dict) else {}
+    if not isinstance(found, dict):
+        said = parts.get("windows-check-error") or " ".join(
+            parts.get("windows-check", "").split())[:300] or "no output"
+        return Snapshot(system=system, gpu=parse_gpus(parts.get("windows-gpus", "")),
+                        conda=conda, marker=None, plan=None, plan_error=said, verify=None,
+                        verify_missing=("check-output",), verify_error=said)
     plan, plan_error = (None, None)
     if isinstance(found.get("plan"), str) and found["plan"].strip():
         plan, plan_error = _json_document(found["plan"].lstrip("\ufeff"))
         if plan is not None:
             plan_error = None
     verify, verify_error = (None, None)
-    if isinstance(found.get("verify"), list):
-        verify, verify_error = _json_document("\n".join(str(line) for line in found["verify"]))
-    missing = ()
-    if "windows-check" not in parts or not found:
-        missing = ("check-output",)
-    elif not (found.get("python") and found.get("script")):
-        missing = tuple(name for name, key in (("env-python", "python"),
-                                                ("verify-script", "script")) if not found.get(key))
+    lines = found.get("verify")
+    if isinstance(lines, list):  # an older check.ps1 printed the lines as a JSON array
+        lines = "\n".join(str(line) for line in lines)
+    if isinstance(lines, str):
+        verify, verify_error = _json_document(lines)
+    missing = tuple(name for name, key in (("env-python", "python"), ("verify-script", "script"))
+                    if not found.get(key))
     return Snapshot(system=system, gpu=parse_gpus(parts.get("windows-gpus", "")), conda=conda,
                     marker=None, plan=plan, plan_error=plan_error, verify=verify,
                     verify_missing=missing, verify_error=verify_error,

@@ -1,5 +1,6 @@
 """One compliance check of a room: load the inventory, gather every host in parallel (one remote
-command each), evaluate, and return a ``CheckRun``.
+command per Linux host, four PowerShell scripts per Windows PC), evaluate, and return a
+``CheckRun``.
 
 This is the only module of ``labtorch.check`` that talks to hosts (through pyinfra's API); the
 evaluation is pure (``evaluate``) and so is the parsing (``gather.parse_snapshot``).
@@ -34,11 +35,15 @@ from labtorch.check.evaluate import (
 from labtorch.check.gather import CheckSnapshot, join_parts, parse_snapshot, windows_scripts
 from labtorch.check.model import CheckRun, HostReport
 from labtorch.errors import LabtorchError
-from labtorch.roles.settings import DEFAULTS, Settings
+from labtorch.roles.settings import DEFAULTS, Settings, whole_number
 from labtorch.windows import is_windows_host
+from labtorch.windows.facts import WindowsSystemInfo
 
 #: Stands for the SSH user's home while the remote command is built; replaced by ``~``.
 _HOME = "/labtorch_home_placeholder"
+#: A Windows PC before it answered: what its settings need (drive, profile) as placeholders, so
+#: that data which cannot fit any PC is reported before connecting.
+_WINDOWS_PLACEHOLDER = WindowsSystemInfo(os="windows", home="C:\\Users\\labtorch-check")
 
 
 @dataclass(frozen=True)
@@ -118,10 +123,14 @@ def gather(state: State, kwargs_by_host: dict[Host, dict[str, object]],
            command_timeout: int) -> dict[Host, Gathered]:
     """Run the check command on every host at once (``state.pool`` greenlets).
 
-    Never raises for one host: an unexpected error there becomes that host's ``Gathered.error``.
+    A host's ``_timeout`` in ``kwargs_by_host``: the seconds its command may take (default
+    ``command_timeout``). Never raises for one host: an unexpected error there becomes that
+    host's ``Gathered.error``.
     """
 
     def one(host: Host) -> Gathered:
+        args = dict(kwargs_by_host[host])
+        timeout = int(str(args.pop("_timeout", command_timeout)))
         with ctx_state.use(state), ctx_host.use(host):
             try:
                 host.connect(raise_exceptions=True, show_errors=False)
@@ -131,21 +140,19 @@ def gather(state: State, kwargs_by_host: dict[Host, dict[str, object]],
                 return Gathered(None, f"cannot connect: {err}")
             try:
                 if is_windows_host(host):
-                    output = gather_windows(host, command_timeout, **kwargs_by_host[host])
-                else:
-                    output = get_fact(state, host, CheckSnapshot,
-                                      kwargs={**kwargs_by_host[host], "_timeout": command_timeout},
-                                      apply_failed_hosts=False)
+                    return gather_windows(host, timeout, **args)
+                output = get_fact(state, host, CheckSnapshot, kwargs={**args, "_timeout": timeout},
+                                  apply_failed_hosts=False)
             except (OSError, PyinfraError, SSHException) as err:
-                output = ""
-                reason = str(err)
-            else:
-                reason = "the check command did not complete (connection lost or timed out)"
+                return Gathered(None, no_answer(err, timeout))
+            except Exception as err:  # bad data on this host: it fails alone, quietly
+                return Gathered(None, error=err)
             finally:
                 with contextlib.suppress(Exception):  # a broken connection may not close cleanly
                     host.disconnect()
             if not output.strip():
-                return Gathered(None, reason)
+                return Gathered(None, "the check command did not complete "
+                                      f"(connection lost, or no answer within {timeout} s)")
             return Gathered(output)
 
     greenlets = {host: state.pool.spawn(one, host) for host in kwargs_by_host}
@@ -153,30 +160,51 @@ def gather(state: State, kwargs_by_host: dict[Host, dict[str, object]],
     return {host: _outcome(greenlet) for host, greenlet in greenlets.items()}
 
 
-def gather_windows(host: Host, command_timeout: int, *, kernel_timeout: object = 60) -> str:
-    """A Windows PC's snapshot text: its system facts, then (with the paths they decide) its
-    GPUs, conda install and deployed files (:func:`labtorch.check.gather.windows_scripts`).
+def no_answer(error: BaseException, timeout: int) -> str:
+    """Why a host gave no answer, in words (pyinfra's ``TimeoutError`` carries no message)."""
+    if isinstance(error, TimeoutError):
+        return f"no answer within {timeout} s"
+    return str(error) or type(error).__name__
 
-    Raises ``LabtorchError`` when the PC's inventory data does not fit it (a bad prefix).
-    An empty result means the PC stopped answering.
+
+def gather_windows(host: Host, command_timeout: int, *, kernel_timeout: object = 60) -> Gathered:
+    """A Windows PC's snapshot: its system facts, then (with the paths they decide) its GPUs,
+    conda install and deployed files (:func:`labtorch.check.gather.windows_scripts`).
+
+    No answer to the system script: the PC is unreachable (with PowerShell's own words when it
+    printed some). A later script that fails or times out keeps what came before; the failure
+    lands in a ``<part>-error`` part, which the judge names. Inventory data that does not fit
+    the PC (a bad prefix) is that host's ``LabtorchError``.
     """
     from labtorch.windows.facts import WindowsSystem, parse_system
     from labtorch.windows.layout import Layout
 
-    def run(text: str) -> str:
-        _ok, output = host.run_shell_command(StringCommand(text), _timeout=command_timeout)
-        return "\n".join(output.stdout_lines)
+    def run(text: str) -> tuple[str, str | None]:
+        try:
+            ok, output = host.run_shell_command(StringCommand(text), _timeout=command_timeout)
+        except TimeoutError as err:
+            return "", no_answer(err, command_timeout)
+        out = "\n".join(output.stdout_lines)
+        if out.strip():
+            return out, None
+        said = " ".join(" ".join(output.stderr_lines).split())[-300:]
+        return "", said or ("it failed and printed nothing" if not ok else "it printed nothing")
 
-    system_text = run(WindowsSystem().command())
-    if not system_text.strip():
-        return ""
+    system_text, problem = run(WindowsSystem().command())
+    if problem:
+        return Gathered(None, f"the system script gave no answer: {problem}")
     system = parse_system(system_text)
-    settings = windows_host_settings(host, system)
+    try:
+        settings = windows_host_settings(host, system)
+    except LabtorchError as err:
+        return Gathered(None, error=err)
     where = Layout.of(settings, system)
     parts = {"windows-prefix": where.prefix, "windows-system": system_text}
     for name, text in windows_scripts(where, kernel_timeout=int(str(kernel_timeout))).items():
-        parts[name] = run(text)
-    return join_parts(parts)
+        parts[name], problem = run(text)
+        if problem:
+            parts[f"{name}-error"] = problem
+    return Gathered(join_parts(parts))
 
 
 def _outcome(greenlet: gevent.Greenlet) -> Gathered:
@@ -225,21 +253,29 @@ def _run_check(inventory_path: Path, *, parallel: int | None, connect_timeout: i
     hosts = list(inventory)
     reports: dict[str, HostReport] = {}
     settings: dict[Host, Settings | None] = {}
+    kwargs: dict[Host, dict[str, object]] = {}
     for host in hosts:
         room = str(host.data.get("labtorch_room") or room_default)
-        if is_windows_host(host):  # its settings need its system facts: validated in gather
-            settings[host] = None
-            continue
         try:
-            settings[host] = host_settings(host)
+            if is_windows_host(host):  # what can be checked before the PC tells its paths
+                windows_host_settings(host, _WINDOWS_PLACEHOLDER)
+                settings[host] = None
+            else:
+                settings[host] = host_settings(host)
+            kernel = whole_number(host.data.get("labtorch_verify_kernel_timeout")
+                                  or kernel_timeout, "labtorch_verify_kernel_timeout",
+                                  host.name, minimum=1)
+            verify = whole_number(host.data.get("labtorch_verify_timeout") or command_timeout,
+                                  "labtorch_verify_timeout", host.name, minimum=1)
         except LabtorchError as err:
+            settings.pop(host, None)
             reports[host.name] = settings_error_report(host.name, room, err)
-    kwargs: dict[Host, dict[str, object]] = {}
-    for host, s in settings.items():
-        timeout = int(host.data.get("labtorch_verify_kernel_timeout") or kernel_timeout)
-        kwargs[host] = ({"kernel_timeout": timeout} if s is None else
-                        {"conda_prefix": remote_prefix(s), "env_name": s.env_name,
-                         "kernel_timeout": timeout})
+            continue
+        given = settings[host]
+        kwargs[host] = {"kernel_timeout": kernel,
+                        "_timeout": max(command_timeout, verify)}  # verification may take that
+        if given is not None:
+            kwargs[host].update(conda_prefix=remote_prefix(given), env_name=given.env_name)
     gathered = gather(state, kwargs, command_timeout) if kwargs else {}
     for host, result in gathered.items():
         room = str(host.data.get("labtorch_room") or room_default)

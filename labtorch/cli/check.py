@@ -63,7 +63,8 @@ def check(inventory: Path, fix: bool, deploy_file: Path | None, json_out: Path |
           no_history: bool, parallel: int | None, connect_timeout: int,
           with_testinfra: bool) -> None:
     """Re-check every host of INVENTORY: fresh facts, re-plan (a changed plan is drift) and the
-    verification, one remote command per host, all hosts in parallel."""
+    verification, one remote command per Linux host (four PowerShell scripts per Windows PC),
+    all hosts in parallel."""
     from labtorch.check.run import fix_command, run_check
 
     deploy_name = str(deploy_file) if deploy_file else "deploy.py"
@@ -112,7 +113,8 @@ def check(inventory: Path, fix: bool, deploy_file: Path | None, json_out: Path |
 def inventory_report(inventory: Path, json_out: Path | None, parallel: int | None,
                      connect_timeout: int) -> None:
     """Per host: GPU(s), compute capability, driver and its CUDA version, conda, Python, torch
-    version and variant (one remote command per host; nothing is stored or changed)."""
+    version and variant (one remote command per Linux host, four scripts per Windows PC;
+    nothing is stored or changed)."""
     import json
 
     from labtorch.check.model import versions_dict

@@ -150,7 +150,7 @@ def test_a_changed_or_missing_config_file_on_a_windows_pc_fails_config(change, e
     assert where.prefix in cause
 
 
-def test_a_pc_whose_check_script_printed_nothing_fails_verify_not_passes():
+def test_a_pc_whose_check_script_printed_no_json_names_what_it_printed():
     settings, where, _, _ = deployed(gpu_reply_from_capture())
     text = gather.join_parts({"windows-prefix": where.prefix,
                               "windows-system": json.dumps(SYSTEM),
@@ -159,5 +159,139 @@ def test_a_pc_whose_check_script_printed_nothing_fails_verify_not_passes():
                                                                       provisioned=True)),
                               "windows-check": "powershell: The term 'x' is not recognized"})
     results = judged(text, settings)
-    assert results["verify"][0] == "fail"
-    assert results["plan"][0] == "fail"
+    said = "powershell: The term 'x' is not recognized"
+    assert results["verify"] == ("fail", f"the check script gave no result ({said})")
+    assert results["plan"] == ("fail", "could not read C:\\labtorch\\miniforge3\\.labtorch\\"
+                               f"plan.json: the check script gave no result ({said})")
+    assert results["conda"][0] == "pass"
+
+
+# --- the whole check over Windows PCs: run_check with each PC's answers replayed ---------------
+
+
+class ReplayedPCs:
+    """Host.connect and Host.run_shell_command replaced for ``@winssh`` hosts: each script
+    (named by its ``$LabtorchScript`` line) gets its answer from ``answers[pc][script]``, an
+    ``(ok, stdout, stderr)`` triple or an exception to raise. No SSH: the lab test
+    (tests/lab/test_mixed_inventory.py) runs the same check over real SSH."""
+
+    def __init__(self, answers: dict[str, dict[str, object]]) -> None:
+        self.answers = answers
+        self.sent: dict[str, list[str]] = {}
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from pyinfra.api.host import Host
+        from pyinfra.connectors.util import CommandOutput, OutputLine
+
+        replay = self
+
+        def connect(host, *args, **kwargs):
+            return None
+
+        def run_shell_command(host, command, **kwargs):
+            text = command.get_raw_value()
+            name = text.split("'")[1]
+            pc = host.name.split("/")[-1]
+            replay.sent.setdefault(pc, []).append(name)
+            answer = replay.answers[pc].get(name, (False, "", f"no reply for {name}"))
+            if isinstance(answer, BaseException):
+                raise answer
+            ok, out, err = answer
+            return ok, CommandOutput([*(OutputLine("stdout", x) for x in out.splitlines()),
+                                      *(OutputLine("stderr", x) for x in err.splitlines())])
+
+        monkeypatch.setattr(Host, "connect", connect)
+        monkeypatch.setattr(Host, "run_shell_command", run_shell_command)
+
+
+def room(tmp_path, pcs: dict[str, dict]) -> object:
+    inventory = tmp_path / "c310.py"
+    inventory.write_text("windows = [\n" + "".join(
+        f"    ('@winssh/{name}', {data!r}),\n" for name, data in pcs.items()) + "]\n")
+    return inventory
+
+
+def provisioned_answers() -> dict[str, object]:
+    _, where, plan, files = deployed(gpu_reply_from_capture())
+    report = gpu_report(plan, where.env_python, device="NVIDIA GeForce RTX 2080 SUPER",
+                        capability=(7, 5), driver="591.86")
+    return {
+        "system": (True, json.dumps(SYSTEM), ""),
+        "gpus": (True, json.dumps(gpu_reply_from_capture()), ""),
+        "conda": (True, json.dumps(conda_reply(where.prefix, provisioned=True)), ""),
+        "check": (True, json.dumps(check_reply(files["plan"], condarc=files["condarc"],
+                                               pip_ini=files["pip_ini"], report=report)), ""),
+    }
+
+
+def cells(run_result, pc: str) -> dict[str, tuple[str, str]]:
+    report = next(h for h in run_result.hosts if h.host == f"@winssh/{pc}")
+    return {r.check: (r.status, r.cause or r.detail) for r in report.results}
+
+
+def test_a_pc_with_data_that_fits_no_pc_fails_alone_before_connecting_and_quietly(
+        tmp_path, monkeypatch, capsys):
+    from labtorch.check.run import run_check
+
+    replay = ReplayedPCs({"pc-w01": provisioned_answers(), "pc-w02": provisioned_answers()})
+    replay.install(monkeypatch)
+    checked = run_check(room(tmp_path, {"pc-w01": {},
+                                        "pc-w02": {"labtorch_conda_prefix": "/opt/x"}}))
+    assert cells(checked, "pc-w01")["plan"][0] == "pass", cells(checked, "pc-w01")
+    status, cause = cells(checked, "pc-w02")["reach"]
+    assert status == "unreachable"
+    assert cause.startswith("its inventory data is wrong: labtorch_conda_prefix='/opt/x'")
+    assert "pc-w02" not in replay.sent  # nothing was sent to it
+    assert replay.sent["pc-w01"] == ["system", "gpus", "conda", "check"]
+    assert capsys.readouterr().err == ""  # no greenlet traceback for the admin to misread
+
+
+def test_a_check_script_that_times_out_is_not_reported_as_never_provisioned(
+        tmp_path, monkeypatch):
+    from labtorch.check.run import run_check
+
+    slow = {**provisioned_answers(), "check": TimeoutError()}
+    ReplayedPCs({"pc-w01": slow}).install(monkeypatch)
+    checked = run_check(room(tmp_path, {"pc-w01": {"labtorch_verify_timeout": 420}}))
+    found = cells(checked, "pc-w01")
+    assert found["reach"][0] == "pass" and found["conda"][0] == "pass"
+    assert found["plan"] == ("fail", "could not read C:\\labtorch\\miniforge3\\.labtorch\\"
+                             "plan.json: the check script gave no result (no answer within "
+                             "420 s)")
+    assert found["verify"] == ("fail", "the check script gave no result (no answer within 420 s)")
+
+
+def test_a_check_script_that_printed_an_error_names_it(tmp_path, monkeypatch):
+    from labtorch.check.run import run_check
+
+    broken = {**provisioned_answers(),
+              "check": (False, "", "Cannot invoke method. Method invocation is supported only "
+                                   "on core types in this language mode.")}
+    ReplayedPCs({"pc-w01": broken}).install(monkeypatch)
+    found = cells(run_check(room(tmp_path, {"pc-w01": {}})), "pc-w01")
+    assert found["verify"][0] == "fail"
+    assert "supported only on core types in this language mode" in found["verify"][1]
+
+
+def test_a_gpu_script_without_answer_fails_the_pc_instead_of_calling_it_drifted(
+        tmp_path, monkeypatch):
+    from labtorch.check.run import run_check
+
+    ReplayedPCs({"pc-w01": {**provisioned_answers(), "gpus": (False, "", "")}}
+                ).install(monkeypatch)
+    found = cells(run_check(room(tmp_path, {"pc-w01": {}})), "pc-w01")
+    assert found == {"reach": ("fail", "could not read this host's check data: the GPU script "
+                                       "gave no answer: it failed and printed nothing")}
+
+
+def test_a_pc_whose_system_script_says_nothing_is_unreachable_with_powershells_words(
+        tmp_path, monkeypatch):
+    from labtorch.check.run import run_check
+
+    ReplayedPCs({"pc-w01": {"system": (False, "", "'powershell' is not recognized as an "
+                                                  "internal or external command,")}}
+                ).install(monkeypatch)
+    found = cells(run_check(room(tmp_path, {"pc-w01": {}})), "pc-w01")
+    assert found == {"reach": ("unreachable", "the system script gave no answer: 'powershell' "
+                                              "is not recognized as an internal or external "
+                                              "command,")}
