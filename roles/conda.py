@@ -20,6 +20,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.operations import files
 
+from labtorch.conda_decision import decide_conda
 from labtorch.facts.conda import RECEIPT, CondaInstallAt
 from labtorch.facts.system import free_mib_at
 from labtorch.roles import (
@@ -99,59 +100,38 @@ def conda_installed(
     + accept_defaults_tos: accept Anaconda's ToS for ``defaults`` non-interactively (Miniconda)
     + free_mib / min_free_mib: refuse to start an install on a nearly full disk
 
-    States: complete and labtorch's → no change; absent or labtorch's half-finished (receipt
-    "started") → download, verify, install (``-b -u -p``), receipt; someone else's → refuse
-    unless ``adopt``; labtorch's receipt ("complete" or "adopted") but files missing → refuse
-    (never installed over).
+    The decision is :func:`labtorch.conda_decision.decide_conda`, shared with Windows: labtorch's
+    complete install → no change (or Anaconda's ToS accepted once); absent or labtorch's
+    half-finished install (receipt "started") → download, verify, install (``-b -u -p``),
+    receipt; someone else's → refuse unless ``adopt``; labtorch's receipt ("complete" or
+    "adopted") but files missing → refuse (never installed over).
     """
     found = host.get_fact(CondaInstallAt, prefix=prefix)
     receipt_path = f"{prefix}/{RECEIPT}"
-    if found is not None and found.owned and not found.half_finished and not found.complete:
-        state = (found.receipt or {}).get("state")
-        yield refuse(
-            f"{prefix} has labtorch's receipt (state {state!r}) but bin/conda or "
-            "conda-meta/history is missing"
-            + (
-                ", and it is an adopted install labtorch did not make" if state == "adopted" else ""
-            ),
-            fix=f"repair or remove {prefix} yourself (labtorch never installs over an install it "
-            "did not just start), or point labtorch_conda_prefix somewhere else",
-        )
+    step = decide_conda(
+        found,
+        prefix,
+        half_finished=found is not None and found.half_finished,
+        adopt=adopt,
+        accept_defaults_tos=accept_defaults_tos,
+        free_mib=free_mib,
+        min_free_mib=min_free_mib,
+        os="linux",
+    )
+    if step.action == "refuse":
+        yield refuse(step.message, fix=step.fix)
         return
-    if found is not None and found.owned and not found.half_finished:
-        if accept_defaults_tos and not (found.receipt or {}).get("defaults_tos_accepted"):
-            yield accept_tos_command(prefix)
-            yield write_json_command(
-                receipt_path, {**(found.receipt or {}), "defaults_tos_accepted": True}
-            )
-            return
-        host.noop(f"conda is already installed at {prefix}")
+    if step.action == "keep":
+        host.noop(step.message)
         return
-    if found is not None and not found.owned:
-        if found.complete and adopt:
-            yield write_json_command(
-                receipt_path,
-                {
-                    "tool": "labtorch",
-                    "state": "adopted",
-                    "flavor": found.flavor,
-                    "version": found.version,
-                },
-            )
-            return
-        yield refuse(
-            f"{prefix} holds a conda install labtorch did not make"
-            + ("" if found.complete else " and it looks unfinished"),
-            fix="set labtorch_adopt_conda = True to use it (complete installs only), "
-            "or point labtorch_conda_prefix somewhere else",
-        )
+    if step.action == "accept-tos":
+        yield accept_tos_command(prefix)
+        yield write_json_command(receipt_path, step.receipt)
         return
-    if free_mib is not None and free_mib < min_free_mib:
-        yield refuse(
-            f"only {free_mib} MiB free for {prefix} (labtorch_min_free_mib is {min_free_mib})",
-            fix="free disk space or choose another labtorch_conda_prefix",
-        )
+    if step.action == "adopt":
+        yield write_json_command(receipt_path, step.receipt)
         return
+    # "install": fresh, or over labtorch's half-finished install (step.repair); -u covers both
     staged = f"{prefix}/.labtorch/{installer.file}"
     yield write_json_command(receipt_path, receipt(installer, "started"))
     yield from files.download._inner(src=installer.url, dest=staged, sha256sum=installer.sha256)

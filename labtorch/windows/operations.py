@@ -16,6 +16,7 @@ from typing import Any
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 
+from labtorch.conda_decision import decide_conda
 from labtorch.errors import LabtorchError
 from labtorch.roles import MANAGED_MARK, json_text
 from labtorch.roles.conda import DEFAULTS_CHANNELS, receipt
@@ -105,50 +106,40 @@ def conda_installed_windows(
     proves labtorch started the installer for exactly this prefix, and conda is not complete,
     see :func:`~labtorch.windows.facts.started_install`) → removed (the script checks the receipt
     again first) and installed again; someone else's → refuse unless ``adopt``; labtorch's but
-    broken after completion → refuse (nothing is deleted).
+    broken after completion → refuse (nothing is deleted). The decision is
+    :func:`labtorch.conda_decision.decide_conda`, the same function as on Linux; this operation
+    only turns its step into PowerShell.
     """
     found = host.get_fact(WindowsCondaInstallAt, prefix=prefix)
     receipt_path = f"{prefix}\\.labtorch\\receipt.json"
-    if found is not None and found.owned and found.complete:
-        if accept_defaults_tos and not (found.receipt or {}).get("defaults_tos_accepted"):
-            yield accept_tos(prefix)
-            yield ps("write-text", {"Path": receipt_path, "Text": json_text(
-                {**(found.receipt or {}), "defaults_tos_accepted": True})})
-            return
-        host.noop(f"conda is already installed at {prefix}")
+    step = decide_conda(
+        found,
+        prefix,
+        half_finished=(found is not None and not found.complete
+                       and started_install(found.receipt, prefix)),
+        adopt=adopt,
+        accept_defaults_tos=accept_defaults_tos,
+        free_mib=free_mib,
+        min_free_mib=min_free_mib,
+        os="windows",
+    )
+    if step.action == "refuse":
+        yield refusal(step.message, fix=step.fix)
         return
-    if found is not None and not found.owned:
-        if found.complete and adopt:
-            yield ps("write-text", {"Path": receipt_path, "Text": json_text(
-                {"tool": "labtorch", "state": "adopted", "flavor": found.flavor,
-                 "version": found.version})})
-            return
-        yield refusal(
-            f"{prefix} holds a conda install labtorch did not make"
-            + ("" if found.complete else " and it looks unfinished"),
-            fix="set labtorch_adopt_conda = True to use it (complete installs only), "
-            "or point labtorch_conda_prefix somewhere else",
-        )
+    if step.action == "keep":
+        host.noop(step.message)
         return
-    interrupted = (found is not None and not found.complete
-                   and started_install(found.receipt, prefix))
-    if found is not None and not interrupted:
-        yield refusal(
-            f"labtorch's conda install at {prefix} is incomplete (Scripts\\conda.exe or "
-            "conda-meta\\history is missing)",
-            fix=f"move {prefix} aside (labtorch does not delete a finished install) and re-run",
-        )
+    if step.action == "accept-tos":
+        yield accept_tos(prefix)
+        yield ps("write-text", {"Path": receipt_path, "Text": json_text(step.receipt)})
         return
-    if free_mib is not None and free_mib < min_free_mib:
-        yield refusal(
-            f"only {free_mib} MiB free for {prefix} (labtorch_min_free_mib is {min_free_mib})",
-            fix="free disk space or choose another labtorch_conda_prefix",
-        )
+    if step.action == "adopt":
+        yield ps("write-text", {"Path": receipt_path, "Text": json_text(step.receipt)})
         return
     extra: dict[str, object] = {"prefix": prefix}
     if accept_defaults_tos:
         extra["defaults_tos_accepted"] = True
-    if interrupted:
+    if step.repair:
         yield ps("remove-half-install", {"Prefix": prefix, "Pending": pending})
     yield ps(
         "install-conda",
