@@ -31,6 +31,7 @@ other failure to bring the lab up fails them.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,3 +58,34 @@ def lab() -> Iterator[Lab]:
     finally:
         if not reuse:
             control.down(state_dir, wipe=True)
+
+
+# --- tests that load inventories with pyinfra's CLI loader run in one process ----------------
+#
+# ``labtorch check`` loads a room with ``pyinfra_cli.inventory``; importing ``pyinfra_cli`` runs
+# ``gevent.monkey.patch_all()`` (as pyinfra's own CLI does). In a pytest-xdist worker that
+# patches ``threading`` under execnet's running threads, and the worker can later die with
+# gevent's "LoopExit: This operation would block forever" while it waits for its next test (CI
+# saw it). Such tests carry ``@pytest.mark.one_process`` and run with the lab tests
+# (``pytest -m "lab or one_process"``), never in a worker.
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    skip = pytest.mark.skip(reason="loads pyinfra_cli (gevent-patches the process): runs in one "
+                                   'process, pytest -m "lab or one_process"')
+    for item in items:
+        if "one_process" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _pyinfra_cli_stays_out_of_xdist_workers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that imported pyinfra_cli in an xdist worker without the marker."""
+    yield
+    if (os.environ.get("PYTEST_XDIST_WORKER") and "pyinfra_cli" in sys.modules
+            and "one_process" not in request.keywords):
+        pytest.fail("this test imported pyinfra_cli, which gevent-patches the whole process and "
+                    "can hang a pytest-xdist worker: mark its module "
+                    "`pytestmark = pytest.mark.one_process` (see tests/conftest.py)")

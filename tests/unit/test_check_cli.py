@@ -32,6 +32,7 @@ def test_missing_inventory_is_one_line_and_exit_2(state: Path) -> None:
     assert "inventory no/such/room.py not found" in result.output
 
 
+@pytest.mark.one_process  # runs run_check, which loads pyinfra_cli
 def test_hosts_that_do_not_answer_are_named_and_exit_2(state: Path, tmp_path: Path) -> None:
     hosts = [(name, {"ssh_hostname": "127.0.0.1", "ssh_port": closed_port(),
                      "ssh_user": "nobody"}) for name in ("pc01", "pc02")]

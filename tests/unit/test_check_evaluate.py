@@ -305,6 +305,7 @@ def _room(tmp_path: Path, names: tuple[str, ...]) -> Path:
     return inventory
 
 
+@pytest.mark.one_process  # runs run_check, which loads pyinfra_cli
 def test_one_host_with_malformed_check_data_does_not_stop_the_room(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from labtorch.check import run
@@ -344,6 +345,7 @@ def test_one_host_with_malformed_check_data_does_not_stop_the_room(
     assert "KeyError" in reports["pc04"].results[0].cause
 
 
+@pytest.mark.one_process  # runs run_check, which loads pyinfra_cli
 def test_an_error_while_judging_one_host_becomes_that_hosts_failure(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from labtorch.check import run

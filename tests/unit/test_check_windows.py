@@ -229,6 +229,7 @@ def cells(run_result, pc: str) -> dict[str, tuple[str, str]]:
     return {r.check: (r.status, r.cause or r.detail) for r in report.results}
 
 
+@pytest.mark.one_process  # runs run_check, which loads pyinfra_cli
 def test_a_pc_with_data_that_fits_no_pc_fails_alone_before_connecting_and_quietly(
         tmp_path, monkeypatch, capsys):
     from labtorch.check.run import run_check
@@ -246,6 +247,7 @@ def test_a_pc_with_data_that_fits_no_pc_fails_alone_before_connecting_and_quietl
     assert capsys.readouterr().err == ""  # no greenlet traceback for the admin to misread
 
 
+@pytest.mark.one_process  # runs run_check, which loads pyinfra_cli
 def test_a_check_script_that_times_out_is_not_reported_as_never_provisioned(
         tmp_path, monkeypatch):
     from labtorch.check.run import run_check
@@ -261,6 +263,7 @@ def test_a_check_script_that_times_out_is_not_reported_as_never_provisioned(
     assert found["verify"] == ("fail", "the check script gave no result (no answer within 420 s)")
 
 
+@pytest.mark.one_process  # runs run_check, which loads pyinfra_cli
 def test_a_check_script_that_printed_an_error_names_it(tmp_path, monkeypatch):
     from labtorch.check.run import run_check
 
@@ -273,6 +276,7 @@ def test_a_check_script_that_printed_an_error_names_it(tmp_path, monkeypatch):
     assert "supported only on core types in this language mode" in found["verify"][1]
 
 
+@pytest.mark.one_process  # runs run_check, which loads pyinfra_cli
 def test_a_gpu_script_without_answer_fails_the_pc_instead_of_calling_it_drifted(
         tmp_path, monkeypatch):
     from labtorch.check.run import run_check
@@ -284,6 +288,7 @@ def test_a_gpu_script_without_answer_fails_the_pc_instead_of_calling_it_drifted(
                                        "gave no answer: it failed and printed nothing")}
 
 
+@pytest.mark.one_process  # runs run_check, which loads pyinfra_cli
 def test_a_pc_whose_system_script_says_nothing_is_unreachable_with_powershells_words(
         tmp_path, monkeypatch):
     from labtorch.check.run import run_check
