@@ -512,15 +512,8 @@ def test_group_gets_the_newest_torch_every_gpu_host_can_run_each_with_its_own_va
 def test_group_without_a_common_version_is_split_with_a_warning(tmp_path: Path) -> None:
     # With the real data every GPU host can meet at torch 2.7 (cu118 for Kepler, cu128 for
     # Blackwell); without the 2.7 cu118 wheels a K80 and an RTX 5090 share no release.
-    root = resources.files("labtorch.data")
-    for name in ("releases.yaml", "drivers.yaml", "mirrors.yaml"):
-        (tmp_path / name).write_text(root.joinpath(name).read_text(encoding="utf-8"),
-                                     encoding="utf-8")
-    releases = tmp_path / "releases.yaml"
-    text = releases.read_text(encoding="utf-8")
-    releases.write_text(text.replace("      linux: [cu118, cu126, cu128]\n",
-                                     "      linux: [cu126, cu128]\n", 1), encoding="utf-8")
-    data = load_from(tmp_path)
+    data = _data_with(tmp_path, ("      linux: [cu118, cu126, cu128]\n",
+                                 "      linux: [cu126, cu128]\n"))
     room = {
         "pc01": host(("Tesla K80", "3.7"), driver="470.82.01"),
         "pc02": host(("NVIDIA GeForce RTX 5090", "12.0"), driver="580.95.05"),
