@@ -23,6 +23,7 @@ from labtorch.errors import LabtorchError
 from labtorch.facts.gpu import NvidiaGpus
 from labtorch.model import GpuFacts, HostPlan
 from labtorch.planner import plan_host
+from labtorch.room_lock import plan_with_lock
 from labtorch.roles import host_settings
 
 #: Longest a host waits for the others' plans before going on without the table.
@@ -58,7 +59,11 @@ def plan_for(host: Host) -> HostPlan:
     try:
         settings = host_settings(host)  # first: a mis-declared Windows host fails before a command
         facts = host.get_fact(WindowsGpus if is_windows_host(host) else NvidiaGpus)
-        plan = plan_host(facts, settings.policy, os=settings.os, host=host.name)
+        if settings.lock_file is None:
+            plan = plan_host(facts, settings.policy, os=settings.os, host=host.name)
+        else:  # the room lock (labtorch.room_lock) pins `latest`
+            plan, _entry = plan_with_lock(facts, settings.policy, settings.lock_file,
+                                          os=settings.os, host=host.name)
     except Exception as err:
         error = err
         raise

@@ -192,6 +192,10 @@ class VariantBuild:
     cuda: Version
     archs: ArchList
     ptx_available: bool
+    archs_status: str | None = field(default=None, compare=False)
+    """None (published lists), "assumed from <release>" (a refreshed release inheriting the
+    previous release's list), "seen on <host>" (a verification report confirmed it) or
+    "mismatch: ..." (a report disagreed; ``archs`` then holds what the host reported)."""
     _answers: dict[ComputeCapability, str | None] = field(
         default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -219,7 +223,9 @@ class Patch:
     """One patch release and its matching domain libraries."""
 
     version: Version
-    torchvision: Version
+    torchvision: Version | None
+    """None while no torchvision pins this torch yet (a lagging companion: a policy that wants
+    torchvision stays on an earlier patch)."""
     torchaudio: Version
     torchaudio_any_build: bool = False
     torchaudio_not_on: frozenset[str] = frozenset()
@@ -388,10 +394,18 @@ class Compat:
 
 @functools.cache
 def load() -> Compat:
-    """Load data/*.yaml from the installed ``labtorch.data`` package, once per process."""
+    """Load data/*.yaml from the installed ``labtorch.data`` package, once per process, with the
+    reviewed overlay of ``labtorch data refresh`` merged in when there is one
+    (:func:`labtorch.overlay.overlay_path`)."""
+    from labtorch.overlay import read_overlay
+
+    return parse(shipped_texts(), overlay=read_overlay())
+
+
+def shipped_texts() -> dict[str, str]:
+    """The YAML texts of the shipped data files (never edited by labtorch)."""
     root = resources.files("labtorch.data")
-    texts = {name: root.joinpath(name).read_text(encoding="utf-8") for name in _FILES}
-    return parse(texts)
+    return {name: root.joinpath(name).read_text(encoding="utf-8") for name in _FILES}
 
 
 def load_from(directory: Path) -> Compat:
@@ -402,9 +416,17 @@ def load_from(directory: Path) -> Compat:
 _FILES = ("releases.yaml", "drivers.yaml", "mirrors.yaml")
 
 
-def parse(texts: Mapping[str, str]) -> Compat:
-    """Validate the YAML texts of the three files and build :class:`Compat`."""
+def parse(texts: Mapping[str, str], overlay: Mapping[str, Any] | None = None) -> Compat:
+    """Validate the YAML texts of the three files and build :class:`Compat`.
+
+    ``overlay`` (a document written by ``labtorch data refresh``) replaces or adds release rows
+    and applies the arch lists hosts reported; its rows are validated like shipped ones.
+    """
     docs = {name: _yaml(name, text) for name, text in texts.items()}
+    if overlay:
+        from labtorch.overlay import merged_releases
+
+        docs["releases.yaml"] = merged_releases(docs["releases.yaml"], overlay)
     drivers = _drivers(docs["drivers.yaml"])
     releases = _releases(docs["releases.yaml"], drivers)
     mirrors = _mirrors(docs["mirrors.yaml"])
@@ -492,7 +514,7 @@ def _source(file: str, row: str, data: Mapping[str, Any]) -> str:
 
 _RELEASE_KEYS = ("torch", "python", "patches", "platforms", "variants", "pypi_default",
                  "conda_pytorch_channel", "note", "source")
-_VARIANT_KEYS = ("archs", "ptx_on", "platform_archs")
+_VARIANT_KEYS = ("archs", "ptx_on", "platform_archs", "archs_status")
 _PATCH_KEYS = ("version", "torchvision", "torchaudio", "torchaudio_any_build",
                "torchaudio_not_on")
 
@@ -555,7 +577,8 @@ def _patch(file: str, row: str, line: Version, data: Any) -> Patch:
                                  f"like [cu132]")
     return Patch(
         version=version,
-        torchvision=_version(file, where, patch.get("torchvision"), "torchvision"),
+        torchvision=None if patch.get("torchvision") is None
+        else _version(file, where, patch.get("torchvision"), "torchvision"),
         torchaudio=_version(file, where, patch.get("torchaudio"), "torchaudio"),
         torchaudio_any_build=bool(patch.get("torchaudio_any_build", False)),
         torchaudio_not_on=frozenset(str(v) for v in patch.get("torchaudio_not_on") or ()),
@@ -591,7 +614,11 @@ def _build(file: str, row: str, name: Any, platform: Platform, variants: Mapping
         raise _fail(file, where, f"archs: {err}") from err
     ptx_on = spec.get("ptx_on")
     ptx_available = bool(archs.ptx) and (ptx_on is None or platform in ptx_on)
-    return VariantBuild(str(name), platform, cuda, archs, ptx_available)
+    status = spec.get("archs_status")
+    if isinstance(status, dict):
+        status = status.get(platform)
+    return VariantBuild(str(name), platform, cuda, archs, ptx_available,
+                        None if status is None else str(status))
 
 
 def _drivers(doc: Mapping[str, Any]) -> DriverTable:

@@ -139,7 +139,8 @@ def policy_window(policy: SitePolicy, data: Compat) -> tuple[Candidate, ...]:
     spec = torch_specifier(policy.torch)
     wanted = python_version(policy.python) if policy.python else None
     cap = python_version(policy.python_max, "python_max")
-    matching = [(r, p) for r in data.releases for p in r.patches if spec.contains(p.version)]
+    matching = [(r, p) for r in data.releases for p in r.patches if spec.contains(p.version)
+                and (p.torchvision is not None or not policy.include_torchvision)]
     if not matching:
         known = f"{data.releases[-1].patches[-1].version} to {data.releases[0].patches[0].version}"
         with_python = f" with Python {wanted}" if wanted else ""
@@ -684,6 +685,7 @@ def _gpu_plan_shared(choice: Choice, ccs: tuple[ComputeCapability, ...], driver:
         reasons.append(f"plain `pip install torch` from PyPI would give the {pypi_default} build "
                        f"on {platform}, so the {build.variant} index is named explicitly")
     warnings: list[str] = []
+    _archs_evidence(build, candidate, platform, reasons, warnings)
     if choice.minor_compat:
         toolkit = data.drivers.floor(build.variant, _driver_os(platform), "toolkit")
         warnings.append(
@@ -718,6 +720,24 @@ def _gpu_plan_shared(choice: Choice, ccs: tuple[ComputeCapability, ...], driver:
         driver_version=str(driver),
         extra_index_url=source.extra_index_url,
     )
+
+
+def _archs_evidence(build: VariantBuild, candidate: Candidate, platform: Platform,
+                    reasons: list[str], warnings: list[str]) -> None:
+    """Say how sure the arch list is: assumed from the previous release (a reason), confirmed
+    by a host (a reason), or contradicted by a host's verification report (a warning)."""
+    status = build.archs_status
+    if not status:
+        return
+    where = f"torch {candidate.release.line} {build.variant} on {platform}"
+    if status.startswith("mismatch"):
+        warnings.append(f"the arch list of {where} was corrected by a verification report "
+                        f"({status}); plans made before relied on the old list: re-plan")
+    elif status.startswith("assumed"):
+        reasons.append(f"the arch list of {where} is {status} (not yet seen on a host; "
+                       f"`labtorch check` records what a host's verification reports)")
+    else:
+        reasons.append(f"the arch list of {where} was {status}")
 
 
 # A driver newer than any floor in data/drivers.yaml: "what could this GPU run at best?"

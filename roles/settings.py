@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "labtorch_allow_cpu": True,
     "labtorch_include_torchvision": True,
     "labtorch_include_torchaudio": True,
+    # the room lock (labtorch.room_lock): a path on the admin's machine, None = no lock
+    "labtorch_lock_file": None,
+    "labtorch_lock_newer_is_drift": False,
     # where and how
     "labtorch_env_name": "pytorch",
     "labtorch_conda_flavor": "miniforge",
@@ -74,6 +77,7 @@ _MIRROR = re.compile(r"^[A-Za-z0-9_.-]+$")
 _PYTHON = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
 _CONDA_VERSION = re.compile(r"^[0-9][A-Za-z0-9._-]*$")
 _SPEC = re.compile(r"^[A-Za-z0-9.,<>=!~*+ -]+$")
+_LOCK_PATH = re.compile(r"^[^\x00-\x1f\x7f]+$")
 _SHA256 = re.compile(r"^[0-9A-Fa-f]{64}$")
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
 _TRUE = ("true", "yes", "on", "1")
@@ -214,7 +218,10 @@ def _installer_table() -> dict[str, Any]:
             raise DataError(f"data/installers.yaml: row {row.get('file')!r} has no valid sha256")
         if not row.get("source"):
             raise DataError(f"data/installers.yaml: row {row.get('file')!r} has no source")
-    return table
+    from labtorch.installers_refresh import installer_overlay  # `labtorch data installers`
+    from labtorch.overlay import read_overlay
+
+    return installer_overlay(table, read_overlay())
 
 
 @dataclass(frozen=True)
@@ -243,6 +250,8 @@ class Settings:
     home: str
     host: str | None = None
     os: str = "linux"
+    lock_file: str | None = None
+    lock_newer_is_drift: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -462,4 +471,8 @@ class Settings:
             home=home,
             host=host,
             os=os,
+            lock_file=_optional(get("labtorch_lock_file"), "labtorch_lock_file", _LOCK_PATH,
+                                "a path on the admin's machine, e.g. 'locks/room1.yaml'", host),
+            lock_newer_is_drift=_flag(get("labtorch_lock_newer_is_drift"),
+                                      "labtorch_lock_newer_is_drift", host),
         )

@@ -41,6 +41,12 @@ import pytest
 from labtorch.errors import LabtorchError
 from labtorch.lab.control import Lab
 
+# No test reads or writes the release-data overlay of the user running it
+# (labtorch.overlay: $LABTORCH_OVERLAY, else ~/.local/share/labtorch/overlay.yaml); tests that
+# want an overlay point LABTORCH_OVERLAY (or --overlay) at their own file.
+os.environ["LABTORCH_OVERLAY"] = str(Path(tempfile.mkdtemp(prefix="labtorch-test-overlay-"))
+                                     / "overlay.yaml")
+
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:

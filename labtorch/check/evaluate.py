@@ -138,7 +138,7 @@ def recorded_plan(document: Mapping[str, Any] | None) -> HostPlan | None:
 
 def _plan_check(host: str, snapshot: Snapshot, settings: Settings,
                 fix: str) -> tuple[HostPlan | None, CheckResult]:
-    from labtorch.planner import plan_host
+    from labtorch.room_lock import newer_release, plan_with_lock
 
     where = in_prefix(settings, PLAN_FILE)
     if "check-output" in snapshot.verify_missing:
@@ -156,7 +156,8 @@ def _plan_check(host: str, snapshot: Snapshot, settings: Settings,
     if recorded is None:
         return None, CheckResult(host, "plan", "fail", f"{where} holds no plan", fix)
     try:
-        fresh = plan_host(snapshot.gpu, settings.policy, os=settings.os, host=host)
+        fresh, locked = plan_with_lock(snapshot.gpu, settings.policy, settings.lock_file,
+                                       os=settings.os, host=host)
     except LabtorchError as err:
         return recorded, CheckResult(host, "plan", "fail",
                                      f"re-planning failed: {err.what}", err.fix or fix)
@@ -167,8 +168,13 @@ def _plan_check(host: str, snapshot: Snapshot, settings: Settings,
         return recorded, CheckResult(host, "plan", "drift",
                                      f"plan changed{because}: {'; '.join(changes)}", fix)
     note = f"{'; '.join(facts)} (plan unchanged)" if facts else ""
-    return recorded, CheckResult(host, "plan", "pass", detail=note or
-                                 f"{recorded.variant}, torch {recorded.torch}")
+    newer = newer_release(snapshot.gpu, settings.policy, locked, os=settings.os, host=host)
+    if newer and settings.lock_newer_is_drift:  # the site asked for it to count as drift
+        return recorded, CheckResult(host, "plan", "drift", newer, "labtorch lock update "
+                                     "INVENTORY, then re-deploy")
+    detail = "; ".join(x for x in (note or f"{recorded.variant}, torch {recorded.torch}",
+                                   newer) if x)
+    return recorded, CheckResult(host, "plan", "pass", detail=detail)
 
 
 def plan_changes(recorded: HostPlan, fresh: HostPlan) -> list[str]:

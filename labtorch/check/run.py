@@ -312,4 +312,20 @@ def host_report(host: Host, room: str, result: Gathered, settings: Settings | No
                                  os=snapshot.system.os)
     except LabtorchError as err:
         return settings_error_report(host.name, room, err)
-    return evaluate_host(host.name, room, snapshot, seen, fix=fix)
+    report = evaluate_host(host.name, room, snapshot, seen, fix=fix)
+    _record_archs(host.name, snapshot)
+    return report
+
+
+def _record_archs(host: str, snapshot: object) -> None:
+    """Hand the verification's arch list to the release-data overlay (labtorch.archs_seen);
+    a problem there never changes the host's report."""
+    from labtorch.archs_seen import observation, record
+
+    plan = getattr(snapshot, "plan", None) or {}
+    seen = observation(host, plan.get("plan") if isinstance(plan, dict) else None,
+                       getattr(snapshot, "verify", None),
+                       getattr(getattr(snapshot, "system", None), "arch", None))
+    if seen is not None:
+        with contextlib.suppress(OSError, LabtorchError):
+            record(seen)

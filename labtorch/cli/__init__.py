@@ -30,12 +30,16 @@ def main() -> None:
 
 def _register() -> None:
     from labtorch.cli import check, facts, lab, plan
+    from labtorch.cli.data import data
     from labtorch.cli.inventory import inventory
+    from labtorch.cli.lock import lock
 
     main.add_command(facts.facts)
     main.add_command(plan.plan)
     main.add_command(lab.lab)
     main.add_command(inventory)
+    main.add_command(data)
+    main.add_command(lock)
     for command in check.COMMANDS:
         main.add_command(command)
 

@@ -8,16 +8,23 @@ address, serving:
 - ``/installers/<file>``  static installer files and their ``.sha256``
 
 Every index page and wheel download is answered by pypiserver; this module only routes by path
-prefix and wraps everything in the fault layer (``FaultLayer``) that the lab's fault switches
+prefix, serves PEP 658 core metadata next to each wheel (``<wheel>.metadata``, advertised by a
+``data-core-metadata`` attribute on the listing's links; pypiserver 2.x serves none), and wraps
+everything in the fault layer (``FaultLayer``) that the lab's fault switches
 drive through ``faults.json`` next to the config: ``{"mode": "ok"|"500"|"stall",
 "corrupt": [file names]}``.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import html
 import json
 import mimetypes
+import re
 import sys
+import zipfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -138,11 +145,77 @@ def corrupted(body: Iterable[bytes], length: int) -> Iterator[bytes]:
         close()
 
 
+_WHEEL_LINK = re.compile(r'<a href="([^"#]+\.whl)(#[^"]*)?">')
+
+
+@functools.lru_cache(maxsize=512)
+def _core_metadata(path: Path, mtime: float) -> bytes | None:
+    """The METADATA of a wheel (read from its zip directory: the wheel itself is not sent)."""
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            names = [n for n in wheel.namelist()
+                     if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+            return wheel.read(names[0]) if names else None
+    except (OSError, zipfile.BadZipFile):
+        return None
+
+
+def core_metadata(app: App, root: Path) -> App:
+    """PEP 658 on top of a pypiserver app: ``.../<file>.whl.metadata`` and listing attributes."""
+
+    def metadata_of(name: str) -> bytes | None:
+        path = root / name
+        if "/" in name or not path.is_file():
+            return None
+        return _core_metadata(path, path.stat().st_mtime)
+
+    def with_attributes(page: bytes) -> bytes:
+        def add(match: re.Match[str]) -> str:
+            name = html.unescape(match.group(1)).rsplit("/", 1)[-1]
+            data = metadata_of(name)
+            if data is None:
+                return match.group(0)
+            digest = hashlib.sha256(data).hexdigest()
+            return (f'<a href="{match.group(1)}{match.group(2) or ""}" '
+                    f'data-core-metadata="sha256={digest}" '
+                    f'data-dist-info-metadata="sha256={digest}">')
+        return _WHEEL_LINK.sub(add, page.decode("utf-8")).encode("utf-8")
+
+    def wrapped(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.endswith(".whl.metadata"):
+            data = metadata_of(path.rsplit("/", 1)[-1].removesuffix(".metadata"))
+            if data is None:
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"not found\n"]
+            start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                      ("Content-Length", str(len(data)))])
+            return [data]
+        if not path.startswith("/simple/") or path.count("/") < 3:
+            return app(environ, start_response)
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            captured[:] = [status, headers]
+            return lambda _data: None
+
+        body = b"".join(app(environ, capture))
+        status, headers = captured
+        if status.startswith("200"):
+            body = with_attributes(body)
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return wrapped
+
+
 def build_app(config: dict[str, Any]) -> App:
     """The mirror's whole WSGI app from its config (roots per route, installer dir, control)."""
     routes: dict[str, App] = {}
     for prefix, root in config["indexes"].items():
-        routes[prefix] = pypiserver.app(roots=[Path(root)], disable_fallback=True)
+        routes[prefix] = core_metadata(
+            pypiserver.app(roots=[Path(root)], disable_fallback=True), Path(root))
     routes["installers"] = static_files(Path(config["installers"]))
     return FaultLayer(prefix_router(routes), Path(config["control"]))
 

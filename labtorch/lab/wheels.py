@@ -32,20 +32,23 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest}"
 
 
-def relabel(source: Path, local: str, dest_dir: Path) -> Path:
+def relabel(source: Path, local: str, dest_dir: Path, public: str | None = None) -> Path:
     """Write ``source`` (a ``name-ver+old-...whl``) relabelled as ``+local`` into ``dest_dir``.
 
     An empty ``local`` gives the plain public version (``torch-2.13.0``), as PyPI names it.
+    ``public`` also changes the public version (the lab's stand-in for a newer release, e.g.
+    ``2.16.0``, whose index entry and metadata ``labtorch data refresh`` reads).
 
     Returns the new wheel's path; an existing one is reused (cache). Example:
     ``relabel(Path("torch-2.13.0+cpu-cp311-...whl"), "cu126", d)``
     → ``d/torch-2.13.0+cu126-cp311-...whl``.
     """
     name, version, rest = source.name.split("-", 2)
-    public, _, old_local = version.partition("+")
+    old_public, _, old_local = version.partition("+")
+    public = public or old_public
     new_version = f"{public}+{local}" if local else public
     target = dest_dir / f"{name}-{new_version}-{rest}"
-    if local == old_local:
+    if local == old_local and public == old_public:
         if not target.exists():
             shutil.copyfile(source, target)
         return target

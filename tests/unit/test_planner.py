@@ -216,7 +216,7 @@ def test_a_driver_that_holds_a_host_back_to_an_old_torch_says_which_driver_frees
     plan = plan_host(host(("NVIDIA GeForce RTX 2080", "7.5"), driver="515.65.01"), SitePolicy())
     assert plan.torch == "2.7.1"
     held = [w for w in plan.warnings if w.startswith("the driver holds this host back")]
-    assert held and "needs driver ≥ 525.60.13" in held[0]
+    assert held and "torch 2.15.0 has kernels for it but needs driver ≥ 580" in held[0]
 
 
 def test_a_host_on_the_newest_torch_gets_no_driver_warning() -> None:
@@ -251,7 +251,7 @@ def test_the_variant_nearest_the_driver_is_chosen() -> None:
 
 def test_torchaudio_wanted_steers_away_from_the_cu132_index_that_has_none() -> None:
     plan = plan_host(host(("NVIDIA GeForce RTX 4090", "8.9"), driver="595.71.05"), SitePolicy())
-    assert (plan.torch, plan.variant, plan.torchaudio) == ("2.14.0", "cu130", "2.11.0")
+    assert (plan.torch, plan.variant, plan.torchaudio) == ("2.15.0", "cu130", "2.11.0")
     assert "torchaudio==2.11.0" in plan.install[0]
     assert any("not cu132: its index has no torchaudio 2.11.0" in r for r in plan.reasons)
 
@@ -259,6 +259,7 @@ def test_torchaudio_wanted_steers_away_from_the_cu132_index_that_has_none() -> N
 def test_torchaudio_is_left_out_with_a_warning_when_only_cu132_fits(tmp_path: Path) -> None:
     data = _data_with(tmp_path, ('      linux: [cu126, cu130, cu132]\n',
                                  '      linux: [cu126, cu132]\n'),
+                      ('      linux: [cu130, cu132]\n', '      linux: [cu132]\n'),
                       ("pypi_default: {linux: cu130, windows: cpu, linux-aarch64",
                        "pypi_default: {linux: cu132, windows: cpu, linux-aarch64"))
     plan = plan_host(host(("NVIDIA GeForce RTX 5090", "12.0"), driver="595.71.05"),
@@ -286,7 +287,7 @@ def _data_with(tmp_path: Path, *changes: tuple[str, str]):  # type: ignore[no-un
 def test_minor_compatibility_is_used_with_a_warning_and_toolkit_floor_refuses_it() -> None:
     facts = host(("NVIDIA GeForce RTX 3090", "8.6"), driver="550.54.14")
     minor = plan_host(facts, SitePolicy())
-    assert (minor.torch, minor.variant) == ("2.14.0", "cu126")
+    assert (minor.torch, minor.variant) == ("2.14.1", "cu126")
     assert "update the driver to ≥ 560.35.05" in minor.warnings[0]
     strict = plan_host(facts, SitePolicy(driver_floor="toolkit"))
     assert strict.variant not in ("cu126", "cu128")
@@ -326,7 +327,7 @@ def test_allow_cpu_false_raises_naming_the_host() -> None:
 # ---------------------------------------------------------------- policy
 
 @pytest.mark.parametrize(("policy", "message"), [
-    (SitePolicy(torch="2.15", python="3.8"), r"torch '2.15' with Python 3.8: no known PyTorch"),
+    (SitePolicy(torch="2.99", python="3.8"), r"torch '2.99' with Python 3.8: no known PyTorch"),
     (SitePolicy(torch="2.13", python="3.8"),
      r"torch '2.13' has no build for Python 3.8 \(torch 2.13 supports Python 3.10–3.14\); "
      r"choose --python within 3.10–3.14, or .*newest: torch 2.4"),
@@ -415,7 +416,7 @@ def test_a_gpu_reached_only_through_ptx_needs_the_toolkit_driver_not_the_minor_f
     assert (plan.torch, plan.variant) == ("2.8.0", "cu129")
     assert any("toolkit reading: a GPU runs JIT-compiled PTX" in r for r in plan.reasons)
     newer = plan_host(host(("future GPU", "13.0"), driver="580.95.05"), SitePolicy())
-    assert (newer.torch, newer.variant) == ("2.14.0", "cu130")
+    assert (newer.torch, newer.variant) == ("2.15.0", "cu130")
 
 
 def test_windows_cu13x_serves_cc_12_1_by_cubin_but_never_leans_on_its_missing_ptx() -> None:
@@ -439,7 +440,7 @@ def test_jetson_orin_gets_cpu_saying_jetpack_not_an_sbsa_wheel(arch: str) -> Non
 def test_jetson_thor_and_gb10_on_aarch64_get_the_sbsa_cuda_13_wheel() -> None:
     for name, cc in (("NVIDIA Jetson Thor", "11.0"), ("NVIDIA GB10", "12.1")):
         plan = plan_host(host((name, cc), driver="580.95.05"), SitePolicy(), arch="aarch64")
-        assert (plan.torch, plan.variant) == ("2.14.0", "cu130"), name
+        assert (plan.torch, plan.variant) == ("2.15.0", "cu130"), name
 
 
 def test_a_gpu_whose_compute_capability_is_unknown_is_never_guessed() -> None:
@@ -462,7 +463,7 @@ def test_a_driver_without_a_cuda_version_is_planned_from_the_driver_table() -> N
 
 @pytest.mark.parametrize(("spec", "torch"), [
     ("2.7", "2.7.1"), ("==2.7.0", "2.7.0"), ("2.7.*", "2.7.1"), (">=2.5,<2.8", "2.7.1"),
-    ("latest", "2.14.0"), (" ~=2.9.0 ", "2.9.1"),
+    ("latest", "2.15.0"), (" ~=2.9.0 ", "2.9.1"),
 ])
 def test_every_torch_spec_form_selects_the_release_it_names(spec: str, torch: str) -> None:
     plan = plan_host(host(("NVIDIA GeForce RTX 3090", "8.6"), driver="580.95.05"),
@@ -488,7 +489,7 @@ def test_mig_partitions_plan_as_their_physical_gpu() -> None:
                      gpus=(Gpu("NVIDIA H100 80GB HBM3", compute_capability="9.0",
                                mig_enabled=True),))
     plan = plan_host(facts, SitePolicy())
-    assert (plan.torch, plan.variant) == ("2.14.0", "cu130")
+    assert (plan.torch, plan.variant) == ("2.15.0", "cu130")
 
 
 # ---------------------------------------------------------------- groups
@@ -529,7 +530,7 @@ def test_group_without_a_common_version_is_split_with_a_warning(tmp_path: Path) 
 def test_group_of_cpu_only_hosts_gets_the_newest_cpu_build() -> None:
     group = plan_group({"pc01": GpuFacts(os="windows", error="not_installed")}, SitePolicy())
     assert group.torch is None
-    assert group.plans["pc01"].variant == "cpu" and group.plans["pc01"].torch == "2.14.0"
+    assert group.plans["pc01"].variant == "cpu" and group.plans["pc01"].torch == "2.15.0"
 
 
 def test_one_bad_host_never_stops_the_rest_of_the_room() -> None:

@@ -54,6 +54,7 @@ from conda_errors import (
     ArgumentError,
     CondaEnvironmentError,
     CondaError,
+    CondaHTTPError,
     CondaToSNonInteractiveError,
     CondaValueError,
     PackagesNotFoundError,
@@ -94,6 +95,9 @@ def cmd_create(args: argparse.Namespace, argv: list[str]) -> int:
     channel_base = ctx.channel_base_urls()
     if not channel_base:
         raise CondaError("No channels configured.")
+    for url in channel_base:  # the one channel the stand-in knows cannot exist (conda 23.x)
+        if url.endswith("/nodefaults"):
+            raise CondaHTTPError(f"{url}/{SUBDIR}/repodata.json")
     chatty = not args.json and not args.quiet
     if chatty:
         print("Channels:")

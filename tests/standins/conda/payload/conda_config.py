@@ -40,6 +40,22 @@ CONDA_VERSION: str = _marker()["conda_version"]
 FLAVOR: str = _marker()["flavor"]
 
 
+def conda_at_least(version: str, major: int, minor: int) -> bool:
+    """True when ``version`` ("25.9.1") is at least major.minor (version rules below)."""
+    parts = [int(p) if p.isdigit() else 0 for p in version.split(".")[:2]]
+    parts += [0] * (2 - len(parts))
+    return (parts[0], parts[1]) >= (major, minor)
+
+
+# Version rules replayed by the stand-in (see README "Version rules"):
+#: conda >= 25.9 no longer puts `defaults` in an empty channel list (conda 25.9 release notes:
+#: the implicit `defaults` channel is gone; an empty list stays empty).
+EMPTY_CHANNELS_ADD_DEFAULTS = not conda_at_least(CONDA_VERSION, 25, 9)
+#: conda 23.x read `nodefaults` from a .condarc as an ordinary channel name (only the CLI and
+#: environment.yml treated it as "drop defaults"): it was fetched through channel_alias, a 404.
+NODEFAULTS_FROM_RC_IS_A_CHANNEL = not conda_at_least(CONDA_VERSION, 24, 1)
+
+
 # ----------------------------------------------------------------------------- configuration
 
 PRIMITIVES = {
@@ -214,8 +230,9 @@ class Context:
                     if item not in combined:
                         combined.append(item)
             merged[key] = combined
-        if not merged["channels"]:
+        if not merged["channels"] and EMPTY_CHANNELS_ADD_DEFAULTS:
             merged["channels"] = ["defaults"]
+        self.rc_channels = set(merged["channels"])
         if cli_channels:
             merged["channels"] = list(cli_channels) if override else list(cli_channels) + [
                 c for c in merged["channels"] if c not in cli_channels]
@@ -246,6 +263,8 @@ class Context:
         if channel == "defaults":
             return list(self.values["default_channels"])
         if channel == "nodefaults":
+            if NODEFAULTS_FROM_RC_IS_A_CHANNEL and channel in self.rc_channels:
+                return [self.values["channel_alias"].rstrip("/") + "/nodefaults"]
             return []
         if re.match(r"^[a-z]+://", channel):
             return [channel.rstrip("/")]

@@ -43,6 +43,21 @@ class CondaEnvironmentError(CondaError):
     pass
 
 
+class CondaHTTPError(CondaError):
+    """What conda prints when a channel's repodata is not there (404 through a mirror)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(
+            f"HTTP 404 NOT FOUND for url <{url}>\nElapsed: 00:00.050000\n\n"
+            "The remote server could not find the noarch directory for the\n"
+            "requested channel with url: " + url.rsplit("/", 2)[0] + "\n\n"
+            "As of conda 4.3, a valid channel must contain a `noarch/repodata.json` and\n"
+            "associated `noarch/repodata.json.bz2` file, even if `noarch/repodata.json` is\n"
+            "empty. please request that the channel administrator create\n"
+            "`noarch/repodata.json` and associated `noarch/repodata.json.bz2` files.\n",
+            url=url, status_code=404)
+
+
 class PackagesNotFoundError(CondaError):
     def __init__(self, packages: list[str], channel_urls: list[str]) -> None:
         dash = "\n".join(f"  - {p}" for p in packages)
