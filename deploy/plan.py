@@ -23,8 +23,8 @@ from labtorch.errors import LabtorchError
 from labtorch.facts.gpu import NvidiaGpus
 from labtorch.model import GpuFacts, HostPlan
 from labtorch.planner import plan_host
-from labtorch.room_lock import plan_with_lock
 from labtorch.roles import host_settings
+from labtorch.room_lock import plan_with_lock
 
 #: Longest a host waits for the others' plans before going on without the table.
 TABLE_WAIT_S = 120.0

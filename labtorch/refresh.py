@@ -335,7 +335,8 @@ def _last_torchaudio(previous: Mapping[str, Any] | None) -> str | None:
     return str(patches[-1]["torchaudio"]) if patches else None
 
 
-def _previous_row(line: str, rows: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
+def _previous_row(line: str, rows: Mapping[str, Mapping[str, Any]]
+                  ) -> Mapping[str, Any] | None:
     older = [k for k in rows if Version(k) < Version(line)]
     return rows[max(older, key=Version)] if older else None
 

@@ -111,9 +111,10 @@ def _parse_json(body: str, url: str) -> list[IndexFile]:
 def parse_metadata(text: str) -> Metadata:
     """The Requires-Python and Requires-Dist of a METADATA text.
 
-    >>> parse_metadata("Name: torch\\nRequires-Python: >=3.11\\n"
-    ...                "Requires-Dist: cuda-toolkit==13.2.2; platform_system == 'Linux'\\n")
-    Metadata(requires_python='>=3.11', requires_dist=("cuda-toolkit==13.2.2; platform_system == 'Linux'",))
+    >>> found = parse_metadata("Name: torch\\nRequires-Python: >=3.11\\n"
+    ...                        "Requires-Dist: cuda-toolkit==13.2.2; platform_system == 'Linux'\\n")
+    >>> found.requires_python, found.requires_dist[0].split(";")[0]
+    ('>=3.11', 'cuda-toolkit==13.2.2')
     """
     message = Parser().parsestr(text, headersonly=True)
     return Metadata(message.get("Requires-Python"), tuple(message.get_all("Requires-Dist") or ()))

@@ -24,8 +24,8 @@ import json
 import mimetypes
 import re
 import sys
-import zipfile
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from socketserver import ThreadingMixIn

@@ -44,7 +44,7 @@ def snapshot(root: Path, *, torch: str = "2.16.0", variants: tuple[str, ...] = (
                      f"Name: torchvision\nRequires-Dist: torch{vision_pins}\n")
         if audio_pins:
             _project(root, variant, "torchaudio",
-                     [f"torchaudio-2.11.0-cp312-cp312-manylinux_2_28_x86_64.whl"],
+                     ["torchaudio-2.11.0-cp312-cp312-manylinux_2_28_x86_64.whl"],
                      f"Name: torchaudio\nRequires-Dist: torch{audio_pins}\n")
     return root
 
