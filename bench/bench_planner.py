@@ -9,7 +9,10 @@ no kernels for the host's GPU: the failure the planner exists to prevent.
 It also plans the same hosts as rooms of 80 with ``plan_group`` (the newest torch every GPU
 host of a room can run; a host that cannot be planned lands in the room's errors).
 
-    python bench/bench_planner.py [--hosts 10000] [--seed 7]
+With ``--overlay FILE`` (a release-data overlay written by ``labtorch data refresh``) it also
+plans the same hosts with the overlay merged in, next to the shipped-data run.
+
+    python bench/bench_planner.py [--hosts 10000] [--seed 7] [--overlay FILE]
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import random
 import time
 from collections.abc import Sequence
 
-from labtorch.compat import Compat, ComputeCapability, DriverVersion, load
+from pathlib import Path
+
+from labtorch.compat import Compat, ComputeCapability, DriverVersion, parse, shipped_texts
 from labtorch.gpus import all_gpus
 from labtorch.model import Gpu, GpuFacts, SitePolicy
 from labtorch.planner import plan_group, plan_host
@@ -84,20 +89,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--overlay", type=Path, help="also plan with this overlay merged in")
     args = parser.parse_args(argv)
-    data = load()
+    data = parse(shipped_texts())  # the shipped data alone, whatever overlay the user has
     hosts = draw_hosts(args.hosts, args.seed)
     policy = SitePolicy()
     print(f"{args.hosts:,} hosts from {len(all_gpus())} GPU rows × "
           f"{sum(map(len, DRIVERS.values()))} drivers × 2 OSes (seed {args.seed})")
     baseline_s, picks = timed("baseline: driver-only (uv/ltt)", hosts,
                               lambda h: driver_only_pick(h, data))
-    planner_s, plans = timed("labtorch planner", hosts, lambda h: plan_host(h, policy))
+    planner_s, plans = timed("labtorch planner", hosts,
+                             lambda h: plan_host(h, policy, data=data))
     print(f"{'speed ratio planner / baseline':<34} {baseline_s / planner_s:>10.3f}")
+    if args.overlay:
+        from labtorch.overlay import read_overlay
+
+        merged = parse(shipped_texts(), overlay=read_overlay(args.overlay))
+        print(f"overlay {args.overlay}: releases {merged.releases[0].line} .. "
+              f"{merged.releases[-1].line}")
+        overlay_s, _ = timed("labtorch planner + overlay", hosts,
+                             lambda h: plan_host(h, policy, data=merged))
+        print(f"{'speed ratio overlay / baseline':<34} {baseline_s / overlay_s:>10.3f}")
     rooms = [{f"pc{i:05d}": h for i, h in enumerate(hosts[start:start + ROOM], start)}
              for start in range(0, len(hosts), ROOM)]
     group_s, groups = timed(f"labtorch plan_group (rooms of {ROOM})", rooms,
-                            lambda r: plan_group(r, policy), hosts=len(hosts))
+                            lambda r: plan_group(r, policy, data=data), hosts=len(hosts))
     print(f"{'speed ratio plan_group / baseline':<34} {baseline_s / group_s:>10.3f}  "
           f"({len(rooms)} rooms, "
           f"{sum(len(g.errors) for g in groups):,} host errors)")  # type: ignore[attr-defined]
