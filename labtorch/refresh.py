@@ -193,8 +193,8 @@ def refresh(source: IndexSource, data: Compat, shipped: Mapping[str, Any],
                               key=lambda p: p.version)
         row = _row(line, line_patches, current_rows, vision, audio, data, notes,
                    source.described())
-        if row is not None:
-            new_rows[line] = row
+        if row is not None and _comparable(row) != _comparable(current_rows.get(line)):
+            new_rows[line] = row  # unchanged lines keep their row (and its source) as they are
     overlay_rows = {str(r.get("torch")): r for r in (overlay or {}).get("releases") or ()}
     for line, row in new_rows.items():
         if _comparable(row) != _comparable(shipped_rows.get(line)):
@@ -364,7 +364,7 @@ def review(before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[
     lines: list[str] = []
     for line in sorted(set(before) | set(after), key=Version):
         old, new = before.get(line), after.get(line)
-        if old == new or new is None:
+        if new is None or _comparable(old) == _comparable(new):
             continue
         if old is None:
             lines.append(f"+ torch {line} (new release): {_summary(new)}")

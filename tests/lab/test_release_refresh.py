@@ -129,8 +129,9 @@ def test_a_new_release_is_reported_and_the_room_moves_only_when_told(lab, tmp_pa
         locked = yaml.safe_load(lock.read_text())["hosts"]
         assert locked[MOVES]["torch"] == "2.15.0" and locked[DRIVER_HELD]["torch"] == "2.14.1"
 
-        refreshed = _run([labtorch, "data", "refresh", "--index", template, "--lock", str(lock)],
-                         env)
+        saved = tmp_path / "snapshot"
+        refreshed = _run([labtorch, "data", "refresh", "--index", template, "--lock", str(lock),
+                          "--save-snapshot", str(saved)], env)
         assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
         out = refreshed.stdout
         assert "+ torch 2.16 (new release): patches 2.16.0; Python 3.11; linux cu130, cu132" \
@@ -138,6 +139,10 @@ def test_a_new_release_is_reported_and_the_room_moves_only_when_told(lab, tmp_pa
         assert "torch 2.16.0: no torchvision pins it yet (companion lags)" in out
         assert f"  → {MOVES}: torch 2.15.0 " in out and " → torch 2.16.0 " in out
         assert f"  = {DRIVER_HELD}: stays on torch 2.14.1 cu126" in out
+        offline = _run([labtorch, "data", "refresh", "--snapshot", str(saved), "--dry-run"], env)
+        assert offline.returncode == 0, offline.stdout + offline.stderr
+        assert "no change: the data already knows what the index lists" in offline.stdout
+        assert "overlay written" not in offline.stdout
 
         dry = _run([sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py", "--dry"],
                    env)
@@ -149,6 +154,8 @@ def test_a_new_release_is_reported_and_the_room_moves_only_when_told(lab, tmp_pa
         assert f"  → {MOVES}: torch 2.15.0 " in moved.stdout
         assert f"  = {DRIVER_HELD}: stays on torch 2.14.1 cu126" in moved.stdout
         locked = yaml.safe_load(lock.read_text())["hosts"]
+        shown = _run([labtorch, "lock", "show", str(lock)], env)
+        assert f"  {MOVES}: torch 2.16.0 " in shown.stdout
         assert locked[MOVES]["torch"] == "2.16.0"
         assert locked[DRIVER_HELD]["torch"] == "2.14.1"
         if locked[MOVES]["variant"] in newer.name:
