@@ -21,7 +21,6 @@ import argparse
 import random
 import time
 from collections.abc import Sequence
-
 from pathlib import Path
 
 from labtorch.compat import Compat, ComputeCapability, DriverVersion, parse, shipped_texts

@@ -15,6 +15,8 @@ labtorch_driver_floor = "minor"  # "minor" (CUDA minor-version compatibility) or
 labtorch_allow_cpu = True  # plan a CPU build where no GPU build fits (with a warning)
 labtorch_include_torchvision = True
 labtorch_include_torchaudio = True
+labtorch_lock_file = None  # e.g. "locks/room1.yaml" (docs/release-data.md)
+labtorch_lock_newer_is_drift = False  # True: the check reports a newer release as drift
 
 # Where and how
 labtorch_env_name = "pytorch"
