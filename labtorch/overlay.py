@@ -17,7 +17,7 @@ It lives at ``$LABTORCH_OVERLAY`` when the site sets it, else
 >>> seen = {"archs_seen": [{"torch": "2.7", "variant": "cu128", "platform": "linux",
 ...                         "archs": "8.0", "host": "pc01"}]}
 >>> merged_releases(doc, seen)["releases"][0]["variants"]["cu128"]["archs_status"]
-'seen on pc01'
+{'linux': 'seen on pc01'}
 """
 
 from __future__ import annotations

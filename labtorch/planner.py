@@ -31,7 +31,7 @@ changes while it runs, and a room repeats a handful of (GPU, driver) pairs.
 ...                  gpus=(Gpu("NVIDIA GeForce GTX 1080 Ti", compute_capability="6.1"),))
 >>> plan = plan_host(facts, SitePolicy())
 >>> plan.torch, plan.variant
-('2.14.0', 'cu126')
+('2.14.1', 'cu126')
 """
 
 from __future__ import annotations

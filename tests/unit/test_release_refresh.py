@@ -131,3 +131,12 @@ def test_a_missing_snapshot_is_a_one_line_error(tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert done.output.startswith("labtorch: error: index snapshot")
     assert "Traceback" not in done.output
+
+
+def test_the_docstring_examples_of_the_refresh_modules_hold() -> None:
+    import doctest
+    import importlib
+
+    for name in ("overlay", "release_index", "refresh", "archs_seen", "installers_refresh"):
+        module = importlib.import_module(f"labtorch.{name}")
+        assert doctest.testmod(module).failed == 0, name
