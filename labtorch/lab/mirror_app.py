@@ -8,8 +8,9 @@ address, serving:
 - ``/installers/<file>``  static installer files and their ``.sha256``
 
 Every index page and wheel download is answered by pypiserver; this module only routes by path
-prefix, serves PEP 658 core metadata next to each wheel (``<wheel>.metadata``, advertised by a
-``data-core-metadata`` attribute on the listing's links; pypiserver 2.x serves none), and wraps
+prefix, serves PEP 658 core metadata next to each wheel (``<wheel>.metadata``, advertised by
+PEP 714's ``data-core-metadata`` attribute on the listing's links; pypiserver 2.x serves none),
+and wraps
 everything in the fault layer (``FaultLayer``) that the lab's fault switches
 drive through ``faults.json`` next to the config: ``{"mode": "ok"|"500"|"stall",
 "corrupt": [file names]}``.
@@ -161,7 +162,13 @@ def _core_metadata(path: Path, mtime: float) -> bytes | None:
 
 
 def core_metadata(app: App, root: Path) -> App:
-    """PEP 658 on top of a pypiserver app: ``.../<file>.whl.metadata`` and listing attributes."""
+    """PEP 658 on top of a pypiserver app: ``.../<file>.whl.metadata`` and listing attributes.
+
+    Only PEP 714's ``data-core-metadata`` is written, not the older ``data-dist-info-metadata``:
+    with the older name advertised, the lab hosts' pip 23.0.1 (Debian 12) rejected
+    typing_extensions 4.16.0 (Metadata-Version 2.4) as "no matching distribution"; pip reads
+    the PEP 714 name from 23.2 on, older pips keep reading METADATA from the wheel.
+    """
 
     def metadata_of(name: str) -> bytes | None:
         path = root / name
@@ -177,8 +184,7 @@ def core_metadata(app: App, root: Path) -> App:
                 return match.group(0)
             digest = hashlib.sha256(data).hexdigest()
             return (f'<a href="{match.group(1)}{match.group(2) or ""}" '
-                    f'data-core-metadata="sha256={digest}" '
-                    f'data-dist-info-metadata="sha256={digest}">')
+                    f'data-core-metadata="sha256={digest}">')
         return _WHEEL_LINK.sub(add, page.decode("utf-8")).encode("utf-8")
 
     def wrapped(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
