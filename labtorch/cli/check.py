@@ -1,7 +1,8 @@
 """`labtorch check`, `report`, `inventory-report` and `schedule`: compliance re-checks of a room.
 
 ``labtorch check INVENTORY`` exits 0 when every host complies, 1 when a checked host drifted or
-failed, 2 when a host could not be checked (the unreachable hosts are named) or on bad input.
+failed, 3 when a host could not be checked (the unreachable hosts are named), 2 on bad input
+(the exit codes of :mod:`labtorch.cli`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from rich.console import Console
 
 from labtorch.check import history, render, schedule
 from labtorch.check.model import CheckRun, room_summary
+from labtorch.cli.codes import EXIT_UNREACHABLE
 from labtorch.errors import LabtorchError
+
+#: The room deploy in pyinfra's module form (``pyinfra INVENTORY labtorch.deploys.room``).
+PACKAGED_DEPLOY = "labtorch.deploys.room"
 
 _inventory_arg = click.argument(
     "inventory", type=click.Path(dir_okay=False, path_type=Path), metavar="INVENTORY"
@@ -40,8 +45,8 @@ def _console() -> Console:
 @click.option("--fix", is_flag=True,
               help="Re-run the deploy on drifted or failed hosts only, then check again.")
 @click.option("--deploy", "deploy_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="The deploy --fix runs (default: deploy.py in the current "
-              "folder, else beside the inventory's folder).")
+              default=None, help="The deploy file --fix runs (default: the packaged deploy, "
+              f"{PACKAGED_DEPLOY}).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the run as JSON ('-' for stdout).")
 @click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
@@ -67,7 +72,7 @@ def check(inventory: Path, fix: bool, deploy_file: Path | None, json_out: Path |
     all hosts in parallel."""
     from labtorch.check.run import fix_command, run_check
 
-    deploy_name = str(deploy_file) if deploy_file else "deploy.py"
+    deploy_name = str(deploy_file) if deploy_file else PACKAGED_DEPLOY
 
     def checked() -> CheckRun:
         run = run_check(inventory, parallel=parallel, connect_timeout=connect_timeout,
@@ -129,7 +134,7 @@ def inventory_report(inventory: Path, json_out: Path | None, parallel: int | Non
         _console().print(render.inventory_table(run))
     if run.unreachable:
         click.echo(f"labtorch: could not reach {', '.join(run.unreachable)}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_UNREACHABLE)
 
 
 @click.command()
@@ -215,26 +220,27 @@ COMMANDS: list[click.Command] = [check, report, inventory_report, schedule_cmd]
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def fix_argv(inventory: Path, deploy: Path, hosts: Sequence[str]) -> list[str]:
+def fix_argv(inventory: Path, deploy: Path | str, hosts: Sequence[str]) -> list[str]:
     """``pyinfra INVENTORY DEPLOY --limit h1 --limit h2 -y`` (pyinfra takes one host name or
     glob per ``--limit``; "h1,h2" would match no host)."""
     limits = [arg for host in hosts for arg in ("--limit", host)]
     return [sys.executable, "-m", "pyinfra", str(inventory), str(deploy), *limits, "-y"]
 
 
-def run_fix(inventory: Path, deploy: Path, hosts: Sequence[str]) -> int:
+def run_fix(inventory: Path, deploy: Path | str, hosts: Sequence[str]) -> int:
     """Re-run the deploy on ``hosts`` only; returns pyinfra's exit code."""
     return subprocess.run(fix_argv(inventory, deploy, hosts), check=False).returncode
 
 
-def _find_deploy(inventory: Path, deploy_file: Path | None) -> Path:
-    candidates = [deploy_file] if deploy_file else [
-        Path.cwd() / "deploy.py", inventory.resolve().parent.parent / "deploy.py"]
-    for candidate in candidates:
-        if candidate is not None and candidate.is_file():
-            return candidate
-    raise LabtorchError(f"no deploy found at {', '.join(str(c) for c in candidates)}",
-                        fix="pass --deploy path/to/deploy.py")
+def _find_deploy(inventory: Path, deploy_file: Path | None) -> Path | str:
+    """The deploy file given with --deploy (it must exist), else the packaged deploy."""
+    if deploy_file is None:
+        return PACKAGED_DEPLOY
+    if not deploy_file.is_file():
+        raise LabtorchError(f"no deploy file at {deploy_file}",
+                            fix=f"pass an existing --deploy FILE, or leave it out to run "
+                                f"{PACKAGED_DEPLOY}")
+    return deploy_file
 
 
 def _show(console: Console, run: CheckRun, quiet: bool) -> None:

@@ -52,6 +52,8 @@ def up(state_dir: Path | None, count: int | None, room_file: Path | None) -> Non
     click.echo(f"inventory:  {result.inventory}")
     first = result.hosts[0].name
     click.echo(f"ssh config: {result.ssh_config}   (ssh -F {result.ssh_config} {first})")
+    click.echo(f"deploy:     pyinfra -y {result.inventory} labtorch.deploys.room")
+    click.echo(f"check:      labtorch check {result.inventory}")
 
 
 @lab.command()

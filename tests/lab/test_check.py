@@ -185,7 +185,7 @@ def test_a_stopped_host_is_reported_unreachable_not_compliant(lab, room):
         code, run, err = _check(room)
     finally:
         faults.start_host(lab, STOPPED)
-    assert code == 2
+    assert code == 3  # unreachable (labtorch.cli.codes)
     assert _status(run)[STOPPED] == "unreachable"
     assert f"could not check 1 host(s): {STOPPED}" in err
     assert all(s in ("pass", "simulated") for h, s in _status(run).items() if h != STOPPED)

@@ -1,4 +1,4 @@
-"""The plan table printed before anything changes (deploy/plan.py)."""
+"""The plan table printed before anything changes (labtorch/deploys/plan.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from labtorch.model import Gpu, GpuFacts, HostPlan, SitePolicy
 from labtorch.planner import plan_host
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import deploy.plan as plan_module
-from deploy.plan import plan_table
+import labtorch.deploys.plan as plan_module
+from labtorch.deploys.plan import plan_table
 
 
 def render(rows) -> str:

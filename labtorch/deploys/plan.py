@@ -1,6 +1,7 @@
 """Plan before change: each host's ``HostPlan``, printed as one table before anything changes.
 
-pyinfra v3 runs ``deploy.py`` once per host, in parallel greenlets, before executing anything.
+pyinfra v3 runs the room deploy (:func:`labtorch.deploys.room`) once per host, in parallel
+greenlets, before executing anything.
 :func:`plan_for` gathers the host's GPU facts (one remote command), asks the planner, and
 records the plan; the greenlet that records the last plan prints the table for the whole room
 (to stderr, so ``--json`` output stays pure JSON) and releases the others. ``--dry`` therefore
