@@ -93,7 +93,9 @@ def _record(host: Host, facts: GpuFacts, plan: HostPlan | None, error: Exception
 def plan_table(rows: dict[str, tuple[GpuFacts, HostPlan | None, str | None]]) -> Table:
     """One row per host: GPUs, compute capability, driver, variant, torch, Python, warnings."""
     table = Table(title="labtorch plan (nothing has changed yet)", show_lines=False)
-    for column in ("host", "GPUs", "CC", "driver", "variant", "torch", "python", "warnings"):
+    longest = max((len(name) for name in rows), default=4)
+    table.add_column("host", no_wrap=True, min_width=longest)  # a host name is never cut
+    for column in ("GPUs", "CC", "driver", "variant", "torch", "python", "warnings"):
         table.add_column(column, overflow="fold")
     for name in sorted(rows):
         facts, plan, error = rows[name]
@@ -118,4 +120,8 @@ def plan_table(rows: dict[str, tuple[GpuFacts, HostPlan | None, str | None]]) ->
 
 
 def print_table(rows: dict[str, tuple[GpuFacts, HostPlan | None, str | None]]) -> None:
-    Console(stderr=True, width=160).print(plan_table(rows))
+    """The table at the terminal's width (160 columns when stderr is not a terminal)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        console = Console(stderr=True, width=160)
+    console.print(plan_table(rows))
