@@ -337,8 +337,8 @@ def ssh_config_text(room: AnsibleRoom, source: str) -> str:
     for host, options in room.ssh_options.items():  # hosts sharing options share one block
         same.setdefault(tuple(options.items()), []).append(host.split("/", 1)[-1])
     blocks = [f"# ssh options of the Ansible inventory {source}, written by labtorch\n"]
-    for options, names in same.items():
-        lines = [f"Host {' '.join(names)}"] + [f"    {key} {value}" for key, value in options]
+    for shared, names in same.items():
+        lines = [f"Host {' '.join(names)}"] + [f"    {key} {value}" for key, value in shared]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
