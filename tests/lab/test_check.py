@@ -76,7 +76,7 @@ def _labtorch(room: Room, *args: str, timeout: float = 1200) -> subprocess.Compl
 
 
 def _check(room: Room, *extra: str) -> tuple[int, dict[str, Any], str]:
-    done = _labtorch(room, "check", str(room.inventory), "--json", "-", *extra)
+    done = _labtorch(room, "check", str(room.inventory), "--format", "json", *extra)
     start = done.stdout.find("{")
     assert start >= 0, f"no JSON from labtorch check: {done.stdout[-2000:]} {done.stderr[-2000:]}"
     return done.returncode, json.loads(done.stdout[start:]), done.stderr
