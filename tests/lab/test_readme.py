@@ -49,4 +49,4 @@ def test_readme_quick_start_runs_verbatim_from_a_fresh_copy(tmp_path: Path):
         assert (clone / "report.html").is_file()
     finally:
         subprocess.run(["bash", "-c", "labtorch lab down --wipe"], cwd=clone, env=env,
-                       capture_output=True, timeout=600, check=False)
+                       capture_output=True, timeout=3600, check=False)

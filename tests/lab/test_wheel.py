@@ -99,8 +99,8 @@ def test_installed_wheel_runs_init_lab_deploy_check_and_down_in_an_empty_folder(
                       "--testinfra"], work, env)
         assert check.returncode == 0, _said(check)
         assert "2/2 compliant" in check.stdout
-    finally:
+    finally:  # generous: wiping the hosts' disks (two torch envs) is slow on a busy disk
         down = _run([str(bin_ / "labtorch"), "lab", "down", "--state-dir", str(lab), "--wipe"],
-                    work, env, timeout=300)
+                    work, env, timeout=3600)
     assert down.returncode == 0, _said(down)
-    assert not lab.exists() or not any((lab / "hosts").glob("*"))
+    assert not lab.exists()
