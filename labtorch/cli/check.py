@@ -72,8 +72,9 @@ def _console() -> Console:
 @click.option("--connect-timeout", type=click.IntRange(min=1), default=10, show_default=True,
               help="Seconds to wait for a host's SSH connection before calling it unreachable.")
 @click.option("--testinfra", "with_testinfra", is_flag=True,
-              help="Also run the testinfra suite (tests/infra) over every host in parallel and "
-              "add its verdict as a column (slower: a round trip per assertion).")
+              help="Also run the testinfra suite (shipped in labtorch/check/suite) over every host "
+              "(in parallel when pytest-xdist is installed) and add its verdict as a column "
+              "(slower: a round trip per assertion).")
 def check(inventory: Path, fix: bool, deploy_file: Path | None, output_format: str,
           output: Path | None, json_out: Path | None,
           junit_out: Path | None, html_out: Path | None, reports_dir: Path | None,
