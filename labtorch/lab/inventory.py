@@ -18,11 +18,40 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from labtorch.lab.control import Lab
+from labtorch.lab.hosts import Host
+
+
+class Lab(Protocol):
+    """What these writers read of a lab (``labtorch.lab.control.Lab`` has it). A protocol, so
+    that this module never imports ``control`` (which imports this one)."""
+
+    @property
+    def state_dir(self) -> Path: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def block(self) -> int: ...
+
+    @property
+    def hosts(self) -> Sequence[Host]: ...
+
+    @property
+    def mirror(self) -> dict[str, Any]: ...
+
+    @property
+    def ssh_key(self) -> Path: ...
+
+    @property
+    def known_hosts(self) -> Path: ...
+
+    @property
+    def mirror_urls(self) -> dict[str, str]: ...
 
 
 def site_settings(mirror: dict[str, Any]) -> dict[str, Any]:
