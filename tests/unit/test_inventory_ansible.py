@@ -247,3 +247,14 @@ def test_a_warning_shared_by_a_group_is_said_once_naming_the_count():
     assert len(room.warnings) == 1
     assert room.warnings[0].startswith("pc01, pc02, pc03 and 37 more (40 hosts): "
                                        "ansible_ssh_executable has no pyinfra equivalent")
+
+
+def test_the_live_ansible_inventory_reaches_hosts_through_the_bastion(tmp_path: Path):
+    source = tmp_path / "campus.ini"
+    source.write_text(CAMPUS)
+    hosts = _pyinfra_hosts(REPO / "inventory" / "ansible.py", {ENV_SOURCE: str(source)})
+    pc05 = hosts["b204-pc05.lab.example.edu"]["data"]
+    assert (pc05["ssh_user"], pc05["labtorch_mirror"]) == ("labadmin", "tuna")
+    config = Path(pc05["ssh_config_file"]).read_text()
+    assert "\n    ProxyJump admin@bastion.example.edu:2222\n" in config
+    assert "b204-pc05.lab.example.edu" in config.split("ProxyJump")[0]
