@@ -1,42 +1,9 @@
-"""The main job: take every host of a room from a bare PC to a verified PyTorch environment.
+"""The room deploy as a file, for ``pyinfra inventory/<room>.py deploy.py`` from a checkout.
 
-    pyinfra inventory/<room>.py deploy.py          # plan table, then provision
-    pyinfra inventory/<room>.py deploy.py --dry    # plan table and pending changes only
-
-Per host: plan (GPU facts → HostPlan, printed for the whole room first), then the roles in
-order: conda → conda channels → env → pip index → torch → jupyter → verify. A host whose site
-settings or plan are impossible fails alone with a message; the others go on. A second run
-changes nothing.
+The deploy itself ships in the package (:mod:`labtorch.deploys`); after ``pip install labtorch``
+run it from any directory with ``pyinfra inventory/<room>.py labtorch.deploys.room``.
 """
 
-import os
-import sys
+from labtorch.deploys import room
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from pyinfra import host, logger
-
-from deploy.plan import plan_for
-from labtorch.errors import LabtorchError
-from labtorch.roles import channels, conda, env, jupyter, refused, torch
-from labtorch.roles import verify as verify_role
-
-try:
-    plan = plan_for(host)
-    conda.conda()
-    channels.conda_channels()
-    env.env(plan)
-    channels.pip_index(plan.index_url)
-    torch.torch(plan)
-    jupyter.jupyter()
-    verify_role.verify(plan)
-except LabtorchError as err:
-    refused(name="labtorch refuses this host", line=str(err))
-except Exception as err:  # a bug must fail this host only, never the whole room
-    logger.exception(f"{host.print_prefix}unexpected error while preparing this host")
-    problem = LabtorchError(
-        f"unexpected {type(err).__name__} while preparing this host: {err}",
-        host=host.name,
-        fix="this is a labtorch bug: report it with the traceback above; the other hosts go on",
-    )
-    refused(name="labtorch refuses this host", line=str(problem))
+room()

@@ -77,9 +77,13 @@ PASSWORDS = (
 SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh", "openssh")
 WINDOWS_CONNECTIONS = ("winrm", "psrp")
 WINDOWS_SHELLS = ("powershell", "cmd", "pwsh")
+#: Ansible's extra ssh arguments: their options (ProxyJump, ports, keys, ...) are carried over
+#: through an ssh_config the room uses (pyinfra's ``ssh_config_file``).
+SSH_ARGS = ("ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_ssh_args")
 #: Ansible settings with no pyinfra equivalent that change how a host is reached.
-UNMAPPED_REACH = ("ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_ssh_args",
-                  "ansible_ssh_executable", "ansible_become_method")
+UNMAPPED_REACH = ("ansible_ssh_executable", "ansible_become_method")
+#: Short ssh flags that take a value, as ssh_config options.
+_SSH_FLAGS = {"-J": "ProxyJump", "-p": "Port", "-i": "IdentityFile", "-l": "User"}
 WINDOWS_GROUP = "windows"
 
 
@@ -96,6 +100,7 @@ class AnsibleRoom:
     groups: dict[str, list[str]]
     warnings: tuple[str, ...] = ()
     skipped: dict[str, str] = field(default_factory=dict)
+    ssh_options: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def run_ansible_inventory(source: str | os.PathLike[str], *,
@@ -164,6 +169,39 @@ def _members(listed: Mapping[str, Any], group: str, seen: set[str] | None = None
     return hosts
 
 
+def ssh_options(args: str, host: str) -> tuple[dict[str, str], list[str]]:
+    """ssh_config options from ssh command-line arguments (``-o K=V``, ``-J``, ``-p``, ``-i``).
+
+    >>> ssh_options("-o ProxyJump=admin@bastion.example.edu -o StrictHostKeyChecking=yes", "pc1")
+    ({'ProxyJump': 'admin@bastion.example.edu', 'StrictHostKeyChecking': 'yes'}, [])
+    """
+    import shlex
+
+    options: dict[str, str] = {}
+    warnings: list[str] = []
+    words = shlex.split(args)
+    index = 0
+    while index < len(words):
+        word = words[index]
+        value = words[index + 1] if index + 1 < len(words) else ""
+        if word == "-o" and value:
+            key, _, text = value.replace("=", " ", 1).partition(" ")
+            options[key] = text.strip()
+            index += 2
+        elif word.startswith("-o") and len(word) > 2:
+            key, _, text = word[2:].replace("=", " ", 1).partition(" ")
+            options[key] = text.strip()
+            index += 1
+        elif word in _SSH_FLAGS and value:
+            options[_SSH_FLAGS[word]] = value
+            index += 2
+        else:
+            warnings.append(f"{host}: ssh argument {word!r} has no ssh_config equivalent and "
+                            "was ignored; put it in ~/.ssh/config for this host if needed")
+            index += 1
+    return options, warnings
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -174,10 +212,12 @@ def map_host(name: str, hostvars: Mapping[str, Any]) -> tuple[str | None, dict[s
                                                                list[str]]:
     """Map one Ansible host: (pyinfra host name or None when it cannot be reached, data, warnings).
 
-    Warnings name the host and the variable, never a password's value.
+    Warnings name the host and the variable, never a password's value. Options of Ansible's
+    extra ssh arguments come back as ``data["ssh_options"]`` (an ssh_config block's options).
     """
     warnings: list[str] = []
     data: dict[str, Any] = {}
+    options: dict[str, str] = {}
     connection = str(hostvars.get("ansible_connection") or "ssh").lower()
     shell = str(hostvars.get("ansible_shell_type") or "").lower()
     pyinfra_name: str | None = name
@@ -199,6 +239,10 @@ def map_host(name: str, hostvars: Mapping[str, Any]) -> tuple[str | None, dict[s
             data[DIRECT[key]] = int(value) if DIRECT[key] == "ssh_port" else value
         elif key in ("ansible_become", "ansible_sudo"):
             data["_sudo"] = _flag(value)
+        elif key in SSH_ARGS and isinstance(value, str):
+            found, said = ssh_options(value, name)
+            options.update(found)
+            warnings += said
         elif key in UNMAPPED_REACH:
             warnings.append(f"{name}: {key} has no pyinfra equivalent and was ignored; put it in "
                             "~/.ssh/config for this host if it is needed")
@@ -219,6 +263,8 @@ def map_host(name: str, hostvars: Mapping[str, Any]) -> tuple[str | None, dict[s
     elif connection not in SSH_CONNECTIONS:
         return None, {}, [*warnings, f"{name}: ansible_connection={connection} is not supported "
                           "by labtorch (ssh, local, winrm are); host left out"]
+    if options:
+        data["ssh_options"] = options
     return pyinfra_name, data, warnings
 
 
@@ -231,12 +277,15 @@ def map_inventory(listed: Mapping[str, Any]) -> AnsibleRoom:
     names: dict[str, str] = {}
     warnings: list[str] = []
     skipped: dict[str, str] = {}
+    options: dict[str, dict[str, str]] = {}
     for host in order:
         mapped, data, said = map_host(host, hostvars.get(host) or {})
         warnings += said
         if mapped is None:
             skipped[host] = said[-1]
             continue
+        if "ssh_options" in data:
+            options[mapped] = data.pop("ssh_options")
         hosts[mapped] = data
         names[host] = mapped
     groups: dict[str, list[str]] = {}
@@ -256,7 +305,49 @@ def map_inventory(listed: Mapping[str, Any]) -> AnsibleRoom:
     if windows:
         groups.setdefault(WINDOWS_GROUP, [])
         groups[WINDOWS_GROUP] += [h for h in windows if h not in groups[WINDOWS_GROUP]]
-    return AnsibleRoom(hosts, groups, tuple(warnings), skipped)
+    return AnsibleRoom(hosts, groups, tuple(once(warnings, order)), skipped, options)
+
+
+def once(warnings: list[str], hosts: list[str]) -> list[str]:
+    """Warnings that differ only by the host they name, said once with the hosts counted.
+
+    >>> once(["pc1: x is ignored", "pc2: x is ignored", "pc1: y"], ["pc1", "pc2"])
+    ['pc1, pc2: x is ignored', 'pc1: y']
+    """
+    by_text: dict[str, list[str]] = {}
+    for warning in warnings:
+        host, sep, text = warning.partition(": ")
+        key = text.replace(repr(host), "{host}") if sep and host in hosts else warning
+        by_text.setdefault(key, []).append(host if sep and host in hosts else "")
+    lines = []
+    for text, named in by_text.items():
+        named = [h for h in named if h]
+        if not named:
+            lines.append(text)
+            continue
+        who = ", ".join(named) if len(named) <= 3 else (
+            f"{', '.join(named[:3])} and {len(named) - 3} more ({len(named)} hosts)")
+        lines.append(f"{who}: {text}")
+    return lines
+
+
+def ssh_config_text(room: AnsibleRoom, source: str) -> str:
+    """An OpenSSH client config with the ssh options Ansible passed per host (ProxyJump, ...)."""
+    same: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for host, options in room.ssh_options.items():  # hosts sharing options share one block
+        same.setdefault(tuple(options.items()), []).append(host.split("/", 1)[-1])
+    blocks = [f"# ssh options of the Ansible inventory {source}, written by labtorch\n"]
+    for shared, names in same.items():
+        lines = [f"Host {' '.join(names)}"] + [f"    {key} {value}" for key, value in shared]
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+def with_ssh_config(room: AnsibleRoom, ssh_config: str | os.PathLike[str]) -> AnsibleRoom:
+    """``room`` whose hosts with ssh options use ``ssh_config`` (pyinfra's ``ssh_config_file``)."""
+    hosts = {h: ({**d, "ssh_config_file": str(ssh_config)} if h in room.ssh_options else d)
+             for h, d in room.hosts.items()}
+    return AnsibleRoom(hosts, room.groups, room.warnings, room.skipped, room.ssh_options)
 
 
 def read_ansible_inventory(source: str | os.PathLike[str], *,
@@ -265,21 +356,53 @@ def read_ansible_inventory(source: str | os.PathLike[str], *,
     return map_inventory(run_ansible_inventory(source, vault_password_file=vault_password_file))
 
 
-def pyinfra_groups(room: AnsibleRoom) -> dict[str, Any]:
-    """Module-level names for a pyinfra inventory file: ``all`` carries each host's data.
+def group_layout(room: AnsibleRoom) -> tuple[dict[str, dict[str, Any]],
+                                             dict[str, dict[str, Any]]]:
+    """(host data, group data): a value every member of a group shares moves to that group.
 
-    ``all`` is ``([(host, data), ...], {})``; every other group is a list of host names.
+    ``ansible-inventory --list`` merges group_vars into each host; this undoes it where it is
+    safe, biggest groups first, and each host setting moves to at most one group, so that a
+    host's effective data is exactly what Ansible gave it.
     """
-    groups: dict[str, Any] = {"all": ([(h, dict(d)) for h, d in room.hosts.items()], {})}
+    hosts = {h: dict(d) for h, d in room.hosts.items()}
+    moved: dict[str, set[str]] = {h: set() for h in hosts}
+    groups: dict[str, dict[str, Any]] = {}
+    for name in sorted(room.groups, key=lambda g: -len(room.groups[g])):
+        members = [h for h in room.groups[name] if h in hosts]
+        shared: dict[str, Any] = {}
+        if len(members) > 1:
+            first = room.hosts[members[0]]
+            for key, value in first.items():
+                if all(key in room.hosts[m] and room.hosts[m][key] == value
+                       and key not in moved[m] for m in members):
+                    shared[key] = value
+        for member in members:
+            for key in shared:
+                hosts[member].pop(key, None)
+                moved[member].add(key)
+        groups[name] = shared
+    return hosts, groups
+
+
+def pyinfra_groups(room: AnsibleRoom) -> dict[str, Any]:
+    """Module-level names for a pyinfra inventory file: ``all`` carries each host's own data.
+
+    ``all`` is ``([(host, data), ...], {})``; every other group is ``([host, ...], data)`` with
+    the data its members share (:func:`group_layout`).
+    """
+    hosts, group_data = group_layout(room)
+    groups: dict[str, Any] = {"all": ([(h, d) for h, d in hosts.items()], {})}
     for name, members in room.groups.items():
         if name == "all":
             continue
-        groups[name] = list(members)
+        groups[name] = (list(members), group_data.get(name, {}))
     return groups
 
 
-def render_inventory(room: AnsibleRoom, source: str) -> str:
-    """A static pyinfra inventory file (Python) for ``room``, e.g. for ``-o room.py``."""
+def render_inventory(room: AnsibleRoom, source: str, *, room_name: str | None = None) -> str:
+    """A static pyinfra inventory file (Python) for ``room``, e.g. for ``-o room.py``: one host
+    per line, then each group with the data its members share; ``room_name`` adds a group of
+    every host (its settings go to group_data/<room_name>.py)."""
     lines = [
         f'"""pyinfra inventory generated by labtorch from the Ansible inventory {source}.',
         "",
@@ -287,6 +410,26 @@ def render_inventory(room: AnsibleRoom, source: str) -> str:
     ]
     lines += [f"Not copied: {w}" for w in room.warnings]
     lines += ['"""', ""]
-    for name, value in pyinfra_groups(room).items():
-        lines.append(f"{name} = {value!r}")
+    groups = pyinfra_groups(room)
+    lines.append("# every host with its own data")
+    lines.append("all = (")
+    lines.append("    [")
+    lines += [f"        ({h!r}, {d!r})," for h, d in groups.pop("all")[0]]
+    lines.append("    ],")
+    lines.append("    {},")
+    lines.append(")")
+    if room_name and room_name not in groups:
+        groups[room_name] = (list(room.hosts), {})
+    for name, (members, data) in groups.items():
+        lines.append("")
+        lines.append(f"# group {name}: {len(members)} host(s)")
+        lines.append(f"{name} = (")
+        lines.append(f"    {members!r},")
+        if data:
+            lines.append("    {")
+            lines += [f"        {k!r}: {v!r}," for k, v in data.items()]
+            lines.append("    },")
+        else:
+            lines.append("    {},")
+        lines.append(")")
     return "\n".join(lines) + "\n"

@@ -126,12 +126,12 @@ class CheckRun:
 
     @property
     def exit_code(self) -> int:
-        """0: every host complies; 1: a checked host drifted or failed; 2: some host could not be
-        checked (and every checked host complies)."""
+        """0: every host complies; 1: a checked host drifted or failed; 3: some host could not be
+        checked (and every checked host complies). 2 is kept for bad input (labtorch.cli)."""
         if self.noncompliant:
             return 1
         if self.unreachable:
-            return 2
+            return 3
         return 0
 
     def to_dict(self) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def check_table(run: CheckRun) -> Table:
     """The host × check table: one row per host, one column per check, plus the host status."""
     table = Table(title=f"labtorch check: {run.inventory}", caption=LEGEND, show_lines=False)
     table.add_column("room")
-    table.add_column("host")
+    _host_column(table, run)
     for check in run.checks:
         table.add_column(check)
     table.add_column("status")
@@ -65,12 +65,20 @@ def problem_lines(run: CheckRun) -> list[str]:
 def inventory_table(run: CheckRun) -> Table:
     """The version facts per host (``labtorch inventory-report``)."""
     table = Table(title=f"labtorch inventory: {run.inventory}")
-    for name in ("room", "host", "GPU(s)", "CC", "driver", "CUDA", "conda", "Python", "torch",
-                 "variant"):
-        table.add_column(name)
+    table.add_column("room")
+    _host_column(table, run)
+    for name in ("GPU(s)", "CC", "driver", "CUDA", "conda", "Python", "torch", "variant"):
+        table.add_column(name, overflow="fold")
     for host in run.hosts:
         table.add_row(*inventory_row(host))
     return table
+
+
+def _host_column(table: Table, run: CheckRun) -> None:
+    """The host column: never wrapped or cut, whatever the terminal's width (the other columns
+    give way)."""
+    longest = max((len(h.host) for h in run.hosts), default=4)
+    table.add_column("host", no_wrap=True, min_width=longest)
 
 
 def inventory_row(host: HostReport) -> list[str]:

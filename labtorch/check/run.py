@@ -13,7 +13,7 @@ import logging
 import os
 import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,8 +120,10 @@ def fix_command(inventory: Path, host: str, deploy: str = "deploy.py") -> str:
 
 
 def gather(state: State, kwargs_by_host: dict[Host, dict[str, object]],
-           command_timeout: int) -> dict[Host, Gathered]:
-    """Run the check command on every host at once (``state.pool`` greenlets).
+           command_timeout: int,
+           on_done: Callable[[Host, Gathered], None] | None = None) -> dict[Host, Gathered]:
+    """Run the check command on every host at once (``state.pool`` greenlets); ``on_done`` is
+    called with each host's result as soon as that host has finished.
 
     A host's ``_timeout`` in ``kwargs_by_host``: the seconds its command may take (default
     ``command_timeout``). Never raises for one host: an unexpected error there becomes that
@@ -156,8 +158,14 @@ def gather(state: State, kwargs_by_host: dict[Host, dict[str, object]],
             return Gathered(output)
 
     greenlets = {host: state.pool.spawn(one, host) for host in kwargs_by_host}
-    gevent.joinall(list(greenlets.values()))
-    return {host: _outcome(greenlet) for host, greenlet in greenlets.items()}
+    by_greenlet = {greenlet: host for host, greenlet in greenlets.items()}
+    results: dict[Host, Gathered] = {}
+    for greenlet in gevent.iwait(list(greenlets.values())):
+        host = by_greenlet[greenlet]
+        results[host] = _outcome(greenlet)
+        if on_done is not None:
+            on_done(host, results[host])
+    return {host: results[host] for host in greenlets}
 
 
 def no_answer(error: BaseException, timeout: int) -> str:
@@ -232,16 +240,19 @@ def _pyinfra_quiet() -> Iterator[None]:
 
 def run_check(inventory_path: Path, *, parallel: int | None = None, connect_timeout: int = 10,
               command_timeout: int = 300, kernel_timeout: int = 60,
-              deploy: str = "deploy.py") -> CheckRun:
-    """Check every host of the inventory; one ``HostReport`` per host, in inventory order."""
+              deploy: str = "deploy.py",
+              on_report: Callable[[HostReport], None] | None = None) -> CheckRun:
+    """Check every host of the inventory; one ``HostReport`` per host, in inventory order.
+    ``on_report`` gets each host's report as soon as that host is done (live progress)."""
     with _pyinfra_quiet():
         return _run_check(inventory_path, parallel=parallel, connect_timeout=connect_timeout,
                           command_timeout=command_timeout, kernel_timeout=kernel_timeout,
-                          deploy=deploy)
+                          deploy=deploy, on_report=on_report)
 
 
 def _run_check(inventory_path: Path, *, parallel: int | None, connect_timeout: int,
-               command_timeout: int, kernel_timeout: int, deploy: str) -> CheckRun:
+               command_timeout: int, kernel_timeout: int, deploy: str,
+               on_report: Callable[[HostReport], None] | None = None) -> CheckRun:
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     clock = time.monotonic()
     state = State(check_for_changes=False)
@@ -270,20 +281,27 @@ def _run_check(inventory_path: Path, *, parallel: int | None, connect_timeout: i
         except LabtorchError as err:
             settings.pop(host, None)
             reports[host.name] = settings_error_report(host.name, room, err)
+            if on_report is not None:
+                on_report(reports[host.name])
             continue
         given = settings[host]
         kwargs[host] = {"kernel_timeout": kernel,
                         "_timeout": max(command_timeout, verify)}  # verification may take that
         if given is not None:
             kwargs[host].update(conda_prefix=remote_prefix(given), env_name=given.env_name)
-    gathered = gather(state, kwargs, command_timeout) if kwargs else {}
-    for host, result in gathered.items():
+
+    def judged(host: Host, result: Gathered) -> None:
         room = str(host.data.get("labtorch_room") or room_default)
         fix = fix_command(inventory_path, host.name, deploy)
         try:
             reports[host.name] = host_report(host, room, result, settings[host], fix)
         except Exception as err:  # one host's bad data never stops the rest of the room
             reports[host.name] = check_error_report(host.name, room, err, fix=fix)
+        if on_report is not None:
+            on_report(reports[host.name])
+
+    if kwargs:
+        gather(state, kwargs, command_timeout, on_done=judged)
     return CheckRun(
         started_at=started,
         inventory=str(inventory_path.resolve()),

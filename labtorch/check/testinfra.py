@@ -1,7 +1,8 @@
-"""Optionally run the testinfra final-state suite (tests/infra) as part of a check.
+"""Optionally run the testinfra final-state suite (labtorch/check/suite) as part of a check.
 
-``labtorch check --testinfra`` runs ``pytest tests/infra --inventory INVENTORY -n N`` (every host
-in parallel, over OpenSSH) and folds its JUnit XML into the check as one more column,
+``labtorch check --testinfra`` runs ``pytest <suite> --inventory INVENTORY [-n N]`` (every host
+in parallel, over OpenSSH, when pytest-xdist is installed; one host after the other otherwise)
+and folds its JUnit XML into the check as one more column,
 ``testinfra``: per host, the worst outcome of its tests, with each failing test's message as the
 cause. The one-command gather already proves the same facts, so this is an independent second
 opinion, at testinfra's cost of one round trip per assertion (../shared/reference/lab-notes.md);
@@ -10,6 +11,7 @@ it is off by default.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -36,12 +38,17 @@ class SuiteResult:
 
 
 def suite_path() -> Path:
-    """tests/infra of the source tree labtorch runs from (it is not part of the wheel)."""
-    path = Path(labtorch.__file__).resolve().parents[1] / "tests" / "infra"
+    """The suite shipped in the package (``labtorch/check/suite``)."""
+    path = Path(labtorch.__file__).resolve().parent / "check" / "suite"
     if not (path / "conftest.py").is_file():
         raise LabtorchError(f"the testinfra suite is not at {path}",
-                            fix="run labtorch from its source tree to use --testinfra")
+                            fix="reinstall labtorch (pip install --force-reinstall labtorch)")
     return path
+
+
+def xdist_available() -> bool:
+    """Whether pytest-xdist is installed (``-n`` exists only then)."""
+    return importlib.util.find_spec("xdist") is not None
 
 
 def run_suite(inventory: Path, hosts: int, suite: Path | None = None,
@@ -54,9 +61,9 @@ def run_suite(inventory: Path, hosts: int, suite: Path | None = None,
                 str(inventory.resolve()), "-q", "-p", "no:cacheprovider",
                 f"--junitxml={junit}"]
         workers = max(1, min(hosts, 8))
-        if workers > 1:
+        if workers > 1 and xdist_available():
             argv += ["-n", str(workers)]
-        done = subprocess.run(argv, cwd=suite.parents[1], capture_output=True, text=True,
+        done = subprocess.run(argv, cwd=tmp, capture_output=True, text=True,
                               timeout=timeout, check=False)
         if not junit.is_file():
             raise LabtorchError(

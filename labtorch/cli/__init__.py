@@ -1,6 +1,7 @@
 """The ``labtorch`` command. Each sub-command lives in its own module of this package.
 
-Bad input exits 2 with one line on stderr naming what was wrong and what to do.
+Bad input exits 2 with one line on stderr naming what was wrong and what to do; every exit
+code is listed in :mod:`labtorch.cli.codes`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 import click
 
+from labtorch.cli.codes import EXIT_USAGE
 from labtorch.errors import LabtorchError
 
 
@@ -19,7 +21,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except LabtorchError as err:
             click.echo(f"labtorch: error: {err.line()}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_USAGE)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +33,7 @@ def main() -> None:
 def _register() -> None:
     from labtorch.cli import check, facts, lab, plan
     from labtorch.cli.data import data
+    from labtorch.cli.init import init
     from labtorch.cli.inventory import inventory
     from labtorch.cli.lock import lock
 
@@ -40,6 +43,7 @@ def _register() -> None:
     main.add_command(inventory)
     main.add_command(data)
     main.add_command(lock)
+    main.add_command(init)
     for command in check.COMMANDS:
         main.add_command(command)
 

@@ -1,7 +1,8 @@
 """`labtorch check`, `report`, `inventory-report` and `schedule`: compliance re-checks of a room.
 
 ``labtorch check INVENTORY`` exits 0 when every host complies, 1 when a checked host drifted or
-failed, 2 when a host could not be checked (the unreachable hosts are named) or on bad input.
+failed, 3 when a host could not be checked (the unreachable hosts are named), 2 on bad input
+(the exit codes of :mod:`labtorch.cli`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,20 @@ import click
 from rich.console import Console
 
 from labtorch.check import history, render, schedule
-from labtorch.check.model import CheckRun, room_summary
+from labtorch.check.model import CheckRun, HostReport, room_summary
+from labtorch.cli.codes import EXIT_UNREACHABLE
+from labtorch.cli.output import (
+    deprecated,
+    format_option,
+    output_option,
+    show,
+    to_stdout,
+    write,
+)
 from labtorch.errors import LabtorchError
+
+#: The room deploy in pyinfra's module form (``pyinfra INVENTORY labtorch.deploys.room``).
+PACKAGED_DEPLOY = "labtorch.deploys.room"
 
 _inventory_arg = click.argument(
     "inventory", type=click.Path(dir_okay=False, path_type=Path), metavar="INVENTORY"
@@ -40,10 +53,13 @@ def _console() -> Console:
 @click.option("--fix", is_flag=True,
               help="Re-run the deploy on drifted or failed hosts only, then check again.")
 @click.option("--deploy", "deploy_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="The deploy --fix runs (default: deploy.py in the current "
-              "folder, else beside the inventory's folder).")
+              default=None, help="The deploy file --fix runs (default: the packaged deploy, "
+              f"{PACKAGED_DEPLOY}).")
+@format_option
+@output_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the run as JSON ('-' for stdout).")
+              help="Deprecated: also write the run as JSON to FILE ('-': stdout, no table); "
+              "use --format json [--output FILE].")
 @click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write JUnit XML (one testcase per host × check).")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
@@ -56,22 +72,31 @@ def _console() -> Console:
 @click.option("--connect-timeout", type=click.IntRange(min=1), default=10, show_default=True,
               help="Seconds to wait for a host's SSH connection before calling it unreachable.")
 @click.option("--testinfra", "with_testinfra", is_flag=True,
-              help="Also run the testinfra suite (tests/infra) over every host in parallel and "
-              "add its verdict as a column (slower: a round trip per assertion).")
-def check(inventory: Path, fix: bool, deploy_file: Path | None, json_out: Path | None,
+              help="Also run the testinfra suite (shipped in labtorch/check/suite) over every host "
+              "(in parallel when pytest-xdist is installed) and add its verdict as a column "
+              "(slower: a round trip per assertion).")
+def check(inventory: Path, fix: bool, deploy_file: Path | None, output_format: str,
+          output: Path | None, json_out: Path | None,
           junit_out: Path | None, html_out: Path | None, reports_dir: Path | None,
           no_history: bool, parallel: int | None, connect_timeout: int,
           with_testinfra: bool) -> None:
     """Re-check every host of INVENTORY: fresh facts, re-plan (a changed plan is drift) and the
     verification, one remote command per Linux host (four PowerShell scripts per Windows PC),
-    all hosts in parallel."""
+    all hosts in parallel. Each host's verdict is printed on stderr as soon as it is known; the
+    table (or JSON) follows on stdout or in --output FILE."""
     from labtorch.check.run import fix_command, run_check
 
-    deploy_name = str(deploy_file) if deploy_file else "deploy.py"
+    deploy_name = str(deploy_file) if deploy_file else PACKAGED_DEPLOY
+    if json_out is not None:
+        deprecated("--json FILE", "--format json [--output FILE]")
+    table_quiet = json_out == Path("-") or output_format == "json" or not to_stdout(output)
+
+    def progress(report: HostReport) -> None:  # live: one line per host as it finishes
+        click.echo(f"labtorch: {report.host}: {report.status}", err=True)
 
     def checked() -> CheckRun:
         run = run_check(inventory, parallel=parallel, connect_timeout=connect_timeout,
-                        deploy=deploy_name)
+                        deploy=deploy_name, on_report=progress)
         if with_testinfra:
             from labtorch.check import testinfra
 
@@ -83,21 +108,25 @@ def check(inventory: Path, fix: bool, deploy_file: Path | None, json_out: Path |
 
     console = _console()
     run = checked()
-    _show(console, run, quiet=json_out == Path("-"))
+    _show(console, run, quiet=table_quiet)
     if fix and run.drifted:
         _store(run, no_history, json_out=None, junit_out=None, html_out=None, reports_dir=None)
         deploy = _find_deploy(inventory, deploy_file)
-        _echo(console, f"fixing {len(run.drifted)} host(s): {', '.join(run.drifted)}",
-              quiet=json_out == Path("-"))
+        click.echo(f"labtorch: fixing {len(run.drifted)} host(s): {', '.join(run.drifted)}",
+                   err=True)
         rc = run_fix(inventory, deploy, run.drifted)
         if rc != 0:
             click.echo(f"labtorch: the deploy exited {rc}; checking again to see what is left",
                        err=True)
         run = checked()
-        _show(console, run, quiet=json_out == Path("-"))
+        _show(console, run, quiet=table_quiet)
     elif fix:
-        _echo(console, "nothing to fix", quiet=json_out == Path("-"))
+        click.echo("labtorch: nothing to fix", err=True)
     _store(run, no_history, json_out, junit_out, html_out, reports_dir)
+    if output_format == "json":
+        write(render.to_json(run), output)
+    elif not to_stdout(output):
+        show(render.check_table(run), *render.problem_lines(run), _summary(run), output=output)
     if run.unreachable:
         click.echo(f"labtorch: could not check {len(run.unreachable)} host(s): "
                    f"{', '.join(run.unreachable)}", err=True)
@@ -106,12 +135,17 @@ def check(inventory: Path, fix: bool, deploy_file: Path | None, json_out: Path |
 
 @click.command("inventory-report")
 @_inventory_arg
+@format_option
+@output_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the versions per host as JSON ('-' for stdout).")
-@click.option("--parallel", type=click.IntRange(min=1), default=None)
-@click.option("--connect-timeout", type=click.IntRange(min=1), default=10, show_default=True)
-def inventory_report(inventory: Path, json_out: Path | None, parallel: int | None,
-                     connect_timeout: int) -> None:
+              help="Deprecated: also write the versions per host as JSON to FILE ('-': stdout, "
+              "no table); use --format json [--output FILE].")
+@click.option("--parallel", type=click.IntRange(min=1), default=None,
+              help="Hosts asked at once (default: pyinfra's, 20 × CPU cores).")
+@click.option("--connect-timeout", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Seconds to wait for a host's SSH connection before calling it unreachable.")
+def inventory_report(inventory: Path, output_format: str, output: Path | None,
+                     json_out: Path | None, parallel: int | None, connect_timeout: int) -> None:
     """Per host: GPU(s), compute capability, driver and its CUDA version, conda, Python, torch
     version and variant (one remote command per Linux host, four scripts per Windows PC;
     nothing is stored or changed)."""
@@ -120,16 +154,20 @@ def inventory_report(inventory: Path, json_out: Path | None, parallel: int | Non
     from labtorch.check.model import versions_dict
     from labtorch.check.run import run_check
 
-    run = run_check(inventory, parallel=parallel, connect_timeout=connect_timeout)
     if json_out is not None:
-        data = [{"host": h.host, "room": h.room, "reachable": h.status != "unreachable",
-                 **versions_dict(h.versions)} for h in run.hosts]
+        deprecated("--json FILE", "--format json [--output FILE]")
+    run = run_check(inventory, parallel=parallel, connect_timeout=connect_timeout)
+    data = [{"host": h.host, "room": h.room, "reachable": h.status != "unreachable",
+             **versions_dict(h.versions)} for h in run.hosts]
+    if json_out is not None:
         _write(json_out, json.dumps(data, indent=2) + "\n")
-    if json_out != Path("-"):
-        _console().print(render.inventory_table(run))
+    if output_format == "json":
+        write(json.dumps(data, indent=2) + "\n", output)
+    elif json_out != Path("-"):
+        show(render.inventory_table(run), output=output)
     if run.unreachable:
         click.echo(f"labtorch: could not reach {', '.join(run.unreachable)}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_UNREACHABLE)
 
 
 @click.command()
@@ -215,26 +253,27 @@ COMMANDS: list[click.Command] = [check, report, inventory_report, schedule_cmd]
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def fix_argv(inventory: Path, deploy: Path, hosts: Sequence[str]) -> list[str]:
+def fix_argv(inventory: Path, deploy: Path | str, hosts: Sequence[str]) -> list[str]:
     """``pyinfra INVENTORY DEPLOY --limit h1 --limit h2 -y`` (pyinfra takes one host name or
     glob per ``--limit``; "h1,h2" would match no host)."""
     limits = [arg for host in hosts for arg in ("--limit", host)]
     return [sys.executable, "-m", "pyinfra", str(inventory), str(deploy), *limits, "-y"]
 
 
-def run_fix(inventory: Path, deploy: Path, hosts: Sequence[str]) -> int:
+def run_fix(inventory: Path, deploy: Path | str, hosts: Sequence[str]) -> int:
     """Re-run the deploy on ``hosts`` only; returns pyinfra's exit code."""
     return subprocess.run(fix_argv(inventory, deploy, hosts), check=False).returncode
 
 
-def _find_deploy(inventory: Path, deploy_file: Path | None) -> Path:
-    candidates = [deploy_file] if deploy_file else [
-        Path.cwd() / "deploy.py", inventory.resolve().parent.parent / "deploy.py"]
-    for candidate in candidates:
-        if candidate is not None and candidate.is_file():
-            return candidate
-    raise LabtorchError(f"no deploy found at {', '.join(str(c) for c in candidates)}",
-                        fix="pass --deploy path/to/deploy.py")
+def _find_deploy(inventory: Path, deploy_file: Path | None) -> Path | str:
+    """The deploy file given with --deploy (it must exist), else the packaged deploy."""
+    if deploy_file is None:
+        return PACKAGED_DEPLOY
+    if not deploy_file.is_file():
+        raise LabtorchError(f"no deploy file at {deploy_file}",
+                            fix=f"pass an existing --deploy FILE, or leave it out to run "
+                                f"{PACKAGED_DEPLOY}")
+    return deploy_file
 
 
 def _show(console: Console, run: CheckRun, quiet: bool) -> None:
@@ -243,15 +282,14 @@ def _show(console: Console, run: CheckRun, quiet: bool) -> None:
     console.print(render.check_table(run))
     for line in render.problem_lines(run):
         console.print(line, markup=False)
+    console.print(_summary(run), markup=False)
+
+
+def _summary(run: CheckRun) -> str:
     summary = ", ".join(
         f"{room}: {s['compliant']}/{s['total']} compliant"
         for room, s in ((r, room_summary(run, r)) for r in run.rooms))
-    console.print(summary or "no hosts", markup=False)
-
-
-def _echo(console: Console, text: str, quiet: bool) -> None:
-    if not quiet:
-        console.print(text, markup=False)
+    return summary or "no hosts"
 
 
 def _store(run: CheckRun, no_history: bool, json_out: Path | None, junit_out: Path | None,

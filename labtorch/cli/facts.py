@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import codecs
 import json
+from pathlib import Path
 from typing import IO
 
 import click
 
+from labtorch.cli.output import output_option, show, write
 from labtorch.errors import LabtorchError
 from labtorch.facts.nvidia_smi import enrich, parse
 from labtorch.model import GpuFacts
@@ -30,8 +32,9 @@ def facts() -> None:
               default="json", show_default=True, help="How to print the facts.")
 @click.option("--enrich/--no-enrich", "with_table", default=True, show_default=True,
               help="Fill compute capabilities the output did not print from the GPU table.")
+@output_option
 def parse_command(file: IO[bytes], os_hint: str | None, output_format: str,
-                  with_table: bool) -> None:
+                  with_table: bool, output: Path | None) -> None:
     """Parse FILE (any nvidia-smi output form, or its error; "-" for stdin).
 
     Accepts the default table, -q, -q -x, -L, --query-gpu csv, and failures such as
@@ -47,9 +50,9 @@ def parse_command(file: IO[bytes], os_hint: str | None, output_format: str,
     if with_table:
         result = enrich(result)
     if output_format == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", output)
     else:
-        _print_table(result)
+        _print_table(result, output)
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -68,20 +71,19 @@ def _decode(data: bytes, name: str) -> str:
         ) from err
 
 
-def _print_table(result: GpuFacts) -> None:
-    from rich.console import Console
+def _print_table(result: GpuFacts, output: Path | None = None) -> None:
     from rich.table import Table
 
-    console = Console()
+    shown: list[object] = []
     count = "?" if result.gpu_count is None else str(result.gpu_count)
     if result.gpu_count_is_lower_bound:
         count = f"at least {count}"
-    console.print(
+    shown.append(
         f"format {result.format}, os {result.os}, driver {result.driver_version or '-'}, "
         f"CUDA {result.cuda_version or '-'}, GPUs {count}"
     )
     if result.error:
-        console.print(f"error: {result.error}: {result.error_detail}", markup=False)
+        shown.append(f"error: {result.error}: {result.error_detail}")
     if result.gpus:
         table = Table("#", "name", "memory MiB", "compute capability", "source", "MIG")
         for index, gpu in enumerate(result.gpus):
@@ -93,4 +95,5 @@ def _print_table(result: GpuFacts) -> None:
                 gpu.compute_capability_source,
                 {True: "on", False: "off", None: "-"}[gpu.mig_enabled],
             )
-        console.print(table)
+        shown.append(table)
+    show(*shown, output=output)

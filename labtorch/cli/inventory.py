@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from labtorch.inventory_ansible import read_ansible_inventory, render_inventory
+from labtorch.errors import LabtorchError
+from labtorch.inventory_ansible import (
+    read_ansible_inventory,
+    render_inventory,
+    ssh_config_text,
+    with_ssh_config,
+)
 
 
 @click.group()
@@ -23,13 +29,25 @@ def inventory() -> None:
 def from_ansible(source: str, output: str | None, vault_password_file: str | None) -> None:
     """Write a pyinfra inventory (Python) for the Ansible inventory SOURCE (INI, YAML or a folder).
 
-    Hosts, ansible_host/user/port/key, become and groups are mapped; passwords are never copied.
-    To use the Ansible inventory live instead, run
-    `LABTORCH_ANSIBLE_INVENTORY=SOURCE pyinfra inventory/ansible.py deploy.py`.
+    Hosts, ansible_host/user/port/key, become, groups and the data a group's hosts share are
+    mapped; options of ansible_ssh_common_args/extra_args (ProxyJump, ports, keys) go to an
+    ssh_config beside OUTPUT that the hosts use; passwords are never copied. To use the Ansible
+    inventory live instead, run
+    `LABTORCH_ANSIBLE_INVENTORY=SOURCE pyinfra inventory/ansible.py labtorch.deploys.room`.
     """
     room = read_ansible_inventory(source, vault_password_file=vault_password_file)
     for warning in room.warnings:
         click.echo(f"labtorch: warning: {warning}", err=True)
+    if room.ssh_options:
+        if not output:
+            raise LabtorchError("the Ansible inventory passes ssh options (e.g. ProxyJump) that "
+                                "need an ssh_config file beside the inventory",
+                                fix="pass -o inventory/ROOM.py (the ssh_config is written "
+                                    "beside it)")
+        ssh_config = Path(output).with_suffix(".ssh_config")
+        ssh_config.write_text(ssh_config_text(room, source), encoding="utf-8")
+        room = with_ssh_config(room, ssh_config)
+        click.echo(f"wrote {ssh_config}: ssh options of {len(room.ssh_options)} hosts", err=True)
     text = render_inventory(room, source)
     if output:
         Path(output).write_text(text, encoding="utf-8")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from labtorch.cli.output import deprecated, format_option, output_option, write
 from labtorch.errors import LabtorchError
 
 STATE_DIR = click.option(
@@ -52,33 +53,43 @@ def up(state_dir: Path | None, count: int | None, room_file: Path | None) -> Non
     click.echo(f"inventory:  {result.inventory}")
     first = result.hosts[0].name
     click.echo(f"ssh config: {result.ssh_config}   (ssh -F {result.ssh_config} {first})")
+    click.echo(f"deploy:     pyinfra -y {result.inventory} labtorch.deploys.room")
+    click.echo(f"check:      labtorch check {result.inventory}")
 
 
 @lab.command()
 @STATE_DIR
-@click.option("--json", "as_json", is_flag=True, help="Print lab.json plus liveness as JSON.")
-def status(state_dir: Path | None, as_json: bool) -> None:
+@format_option
+@output_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Deprecated spelling of --format json.")
+def status(state_dir: Path | None, output_format: str, output: Path | None,
+           as_json: bool) -> None:
     """Show each host (address, profile, sshd answering?) and the mirror."""
     from labtorch.lab import control
 
+    if as_json:
+        deprecated("labtorch lab status --json", "--format json")
+        output_format = "json"
     report = control.status(_state(state_dir))
     current = report["lab"]
-    if as_json:
-        click.echo(json.dumps({**current.as_json(), "live": report["hosts"],
-                               "mirror_running": report["mirror_running"]}, indent=2))
+    if output_format == "json":
+        write(json.dumps({**current.as_json(), "live": report["hosts"],
+                          "mirror_running": report["mirror_running"]}, indent=2) + "\n", output)
         return
-    click.echo(f"lab {current.name} ({current.state_dir}), block 127.77.{current.block}.0/24")
+    lines = [f"lab {current.name} ({current.state_dir}), block 127.77.{current.block}.0/24"]
     for row in report["hosts"]:
         state = "up" if row["ssh"] else ("starting" if row["running"] else "down")
-        click.echo(f"  {row['name']:<8} {row['address']:<16} {row['profile']:<22} {state}")
+        lines.append(f"  {row['name']:<8} {row['address']:<16} {row['profile']:<22} {state}")
     mirror = "up" if report["mirror_running"] else "down"
-    click.echo(f"  mirror   {current.mirror_urls['base']:<16} {mirror}")
+    lines.append(f"  mirror   {current.mirror_urls['base']:<16} {mirror}")
     mirror_fault = current.faults.get("mirror", {})
     active = {k: v for k, v in current.faults.items() if v and k != "mirror"}
     if mirror_fault.get("mode", "ok") != "ok" or mirror_fault.get("corrupt"):
         active["mirror"] = mirror_fault
     if active:
-        click.echo(f"  faults: {json.dumps(active)}")
+        lines.append(f"  faults: {json.dumps(active)}")
+    write("\n".join(lines) + "\n", output)
 
 
 @lab.command()

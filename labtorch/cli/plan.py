@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from labtorch.cli.output import write
 from labtorch.compat import ComputeCapability, DriverVersion
 from labtorch.errors import LabtorchError
 from labtorch.model import Gpu, GpuFacts, HostPlan, OsName, SitePolicy
@@ -51,12 +52,16 @@ _FLOORS = ("minor", "toolkit")
 @click.option("--no-cpu", is_flag=True, help="Fail instead of planning a CPU build.")
 @click.option("--without-torchvision", is_flag=True, help="Leave torchvision out.")
 @click.option("--without-torchaudio", is_flag=True, help="Leave torchaudio out.")
-@click.option("--format", "output", default="table", show_default=True, metavar="json|table")
+@click.option("--format", "output", default="table", show_default=True, metavar="table|json",
+              help="table (for people) or json (for programs).")
+@click.option("--output", "output_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the result to FILE instead of stdout ('-': stdout).")
 def plan(gpu_names: tuple[str, ...], ccs: tuple[str, ...], driver: str | None,
          cuda: str | None, os_name: str | None, from_file: str | None, torch_spec: str,
          python: str | None, python_max: str, mirror: str, pytorch_index_url: str | None,
          pypi_index_url: str | None, driver_floor: str, no_cpu: bool,
-         without_torchvision: bool, without_torchaudio: bool, output: str) -> None:
+         without_torchvision: bool, without_torchaudio: bool, output: str,
+         output_file: Path | None) -> None:
     """Plan the torch build (version, variant, Python, index, pip commands) for one PC."""
     _choice("--os", os_name, _OSES, required=False)
     _choice("--format", output, _FORMATS)
@@ -76,9 +81,9 @@ def plan(gpu_names: tuple[str, ...], ccs: tuple[str, ...], driver: str | None,
         facts = facts_from_options(gpu_names, ccs, driver, cuda, os_name)
     result = plan_host(facts, policy, os=os_name)
     if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", output_file)
     else:
-        click.echo(as_table(result))
+        write(as_table(result) + "\n", output_file)
 
 
 def _choice(option: str, value: str | None, allowed: tuple[str, ...], *,

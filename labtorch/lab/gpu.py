@@ -19,6 +19,7 @@ from labtorch.errors import LabtorchError
 from labtorch.lab.room import LAB_DIR, Profile
 
 SYNTHETIC_DIR = LAB_DIR / "files"
+RECORDED_DIR = LAB_DIR / "recorded"
 REPLAY_SCRIPT = LAB_DIR / "files" / "nvidia-smi"
 HELP_QUERY_FILE = "netdata-help-query-gpu.txt"
 COULDNT_COMMUNICATE_FILE = "err-linux-couldnt-communicate.txt"
@@ -26,13 +27,15 @@ INVALID_FIELD_FILE = "err-query-compute_cap-invalid-field.txt"
 
 
 def fixtures_dir() -> Path:
-    """Where the recorded nvidia-smi outputs are: $LABTORCH_NVIDIA_SMI_FIXTURES or ../shared."""
+    """Where the recorded nvidia-smi outputs are: $LABTORCH_NVIDIA_SMI_FIXTURES, else the copies
+    that ship in the package (``labtorch/lab/recorded/``, sources in its SOURCES.md)."""
     env = os.environ.get("LABTORCH_NVIDIA_SMI_FIXTURES")
-    path = Path(env) if env else LAB_DIR.parents[1].parent / "shared" / "fixtures" / "nvidia-smi"
+    path = Path(env) if env else RECORDED_DIR
     if not path.is_dir():
         raise LabtorchError(
             f"recorded nvidia-smi outputs not found at {path}",
-            fix="check out ../shared next to the repository or set LABTORCH_NVIDIA_SMI_FIXTURES",
+            fix="unset LABTORCH_NVIDIA_SMI_FIXTURES (the package ships its own copies) or "
+                "point it at a folder of recorded outputs",
         )
     return path
 
@@ -183,6 +186,6 @@ def replay_bundle(profile: Profile, fixtures: Path) -> dict[str, Any]:
             gpu.setdefault(field, _header(field, value))
     bundle["gpus"] = gpus
     major = int(profile.driver.split(".")[0]) if profile.driver else 999
-    # compute_cap was added to --query-gpu after R470 (../shared err-query-compute_cap fixture)
+    # compute_cap was added to --query-gpu after R470 (recorded/err-query-compute_cap-…)
     bundle["compute_cap_valid"] = major > 470
     return bundle

@@ -8,7 +8,8 @@ Content lives outside the repository in the cache (``$LABTORCH_LAB_CACHE``, defa
   nvidia-ml-py, pip, setuptools, wheel) plus torch itself (lab fixture, see ``wheels``).
 - ``whl/<variant>/``: the PyTorch-index layout (cpu, cu126, cu130, cu132): the local torch CPU
   wheel relabelled per variant (lab fixture) and links to the dependency wheels.
-- ``installers/<hash>/``: the conda installer stand-in (tests/standins/conda) and its .sha256.
+- ``installers/<hash>/``: the conda installer stand-in (tests/standins/conda, shipped in the
+  wheel as labtorch/lab/conda_standin) and its .sha256.
 
 The server (``labtorch.lab.mirror_app``) answers on ``http://127.77.<block>.254:80``.
 """
@@ -43,7 +44,12 @@ REQUIREMENTS = (
 )
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64",
              "linux_x86_64")
-STANDIN = LAB_DIR.parents[1] / "tests" / "standins" / "conda" / "installer.py"
+# The conda installer stand-in lives in tests/standins/conda; the wheel carries it as
+# labtorch/lab/conda_standin/ (pyproject package-dir), so that a pip-installed lab works too.
+_SOURCE_STANDIN = LAB_DIR.parents[1] / "tests" / "standins" / "conda" / "installer.py"
+_PACKAGED_STANDIN = LAB_DIR / "conda_standin" / "installer.py"
+STANDIN = (_SOURCE_STANDIN if (LAB_DIR.parents[1] / "pyproject.toml").is_file()
+           and _SOURCE_STANDIN.is_file() else _PACKAGED_STANDIN)
 
 
 def cache_dir() -> Path:

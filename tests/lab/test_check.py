@@ -76,7 +76,7 @@ def _labtorch(room: Room, *args: str, timeout: float = 1200) -> subprocess.Compl
 
 
 def _check(room: Room, *extra: str) -> tuple[int, dict[str, Any], str]:
-    done = _labtorch(room, "check", str(room.inventory), "--json", "-", *extra)
+    done = _labtorch(room, "check", str(room.inventory), "--format", "json", *extra)
     start = done.stdout.find("{")
     assert start >= 0, f"no JSON from labtorch check: {done.stdout[-2000:]} {done.stderr[-2000:]}"
     return done.returncode, json.loads(done.stdout[start:]), done.stderr
@@ -185,7 +185,7 @@ def test_a_stopped_host_is_reported_unreachable_not_compliant(lab, room):
         code, run, err = _check(room)
     finally:
         faults.start_host(lab, STOPPED)
-    assert code == 2
+    assert code == 3  # unreachable (labtorch.cli.codes)
     assert _status(run)[STOPPED] == "unreachable"
     assert f"could not check 1 host(s): {STOPPED}" in err
     assert all(s in ("pass", "simulated") for h, s in _status(run).items() if h != STOPPED)

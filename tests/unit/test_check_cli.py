@@ -33,15 +33,19 @@ def test_missing_inventory_is_one_line_and_exit_2(state: Path) -> None:
 
 
 @pytest.mark.one_process  # runs run_check, which loads pyinfra_cli
-def test_hosts_that_do_not_answer_are_named_and_exit_2(state: Path, tmp_path: Path) -> None:
+def test_hosts_that_do_not_answer_are_named_and_exit_3(state: Path, tmp_path: Path) -> None:
     hosts = [(name, {"ssh_hostname": "127.0.0.1", "ssh_port": closed_port(),
                      "ssh_user": "nobody"}) for name in ("pc01", "pc02")]
     inventory = tmp_path / "room-z.py"
     inventory.write_text(f"room = {hosts!r}\n")
-    result = CliRunner().invoke(main, ["check", str(inventory), "--json", "-",
+    result = CliRunner().invoke(main, ["check", str(inventory), "--format", "json",
                                        "--junit", str(tmp_path / "out.xml")])
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 3, result.output  # unreachable; 2 is bad input
     assert "could not check 2 host(s): pc01, pc02" in result.output
+    # live progress on stderr, one line per host as it finishes; stdout holds the JSON alone
+    assert {"labtorch: pc01: unreachable", "labtorch: pc02: unreachable"} <= set(
+        result.stderr.splitlines())
+    assert result.stdout.lstrip().startswith("{")
     run = json.loads(result.output[result.output.index("{"):result.output.rindex("}") + 1])
     assert [(h["host"], h["room"], h["status"]) for h in run["hosts"]] == [
         ("pc01", "room-z", "unreachable"), ("pc02", "room-z", "unreachable")]

@@ -49,10 +49,10 @@ def test_exit_code_is_1_when_a_checked_host_drifted_even_if_another_is_unreachab
     assert run.exit_code == 1
 
 
-def test_exit_code_is_2_when_only_unreachable_hosts_are_not_compliant() -> None:
+def test_exit_code_is_3_when_only_unreachable_hosts_are_not_compliant() -> None:
     run = sample_run()
     only = CheckRun(run.started_at, run.inventory, (run.hosts[0], run.hosts[3]))
-    assert only.exit_code == 2
+    assert only.exit_code == 3
     assert CheckRun(run.started_at, run.inventory, (run.hosts[0],)).exit_code == 0
 
 
@@ -152,3 +152,19 @@ def test_inventory_rows_show_versions_and_mark_simulated_gpus() -> None:
     assert row[3:5] == ["8.6", "595.58.03"]
     assert row[8:] == ["2.9.1+cu128", "cu128"]
     assert render.inventory_row(sample_run().hosts[3])[2] == "unreachable"
+
+
+def test_tables_fit_80_and_120_columns_without_cutting_host_names() -> None:
+    run = sample_run()
+    names = ("b204-pc01.lab.example.edu", "@winssh/b204-pc12.lab.example.edu")
+    hosts = tuple(HostReport(**{**h.__dict__, "host": name})
+                  for h, name in zip(run.hosts, names * 2, strict=False))
+    run = CheckRun(run.started_at, run.inventory, hosts)
+    for table in (render.check_table(run), render.inventory_table(run)):
+        for width in (80, 120):
+            console = Console(file=io.StringIO(), width=width, record=True)
+            console.print(table)
+            text = console.export_text()
+            assert max(len(line) for line in text.splitlines()) <= width
+            for name in names:
+                assert name in text, (width, text)

@@ -69,3 +69,23 @@ def test_merge_adds_a_testinfra_column_and_leaves_unreachable_hosts_alone(tmp_pa
     assert cells["pc02"]["testinfra"].fix.endswith("--limit pc02 -y")
     assert "testinfra" not in cells["pc03"]
     assert merged.exit_code == 1
+
+
+def test_run_suite_without_xdist_runs_every_host_in_one_process(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "conftest.py").write_text(
+        "def pytest_addoption(parser):\n    parser.addoption('--inventory')\n")
+    (suite / "test_suite.py").write_text(SUITE)
+    monkeypatch.setattr(testinfra, "xdist_available", lambda: False)
+    results = testinfra.run_suite(tmp_path / "room.py", hosts=2, suite=suite)
+    assert {(r.host, r.status) for r in results
+            if r.test == "test_torch_has_the_planned_version_and_variant"} == {
+        ("pc01", "pass"), ("pc02", "fail")}
+
+
+def test_the_suite_ships_in_the_package() -> None:
+    path = testinfra.suite_path()
+    assert path.parts[-3:] == ("labtorch", "check", "suite")
+    assert (path / "test_final_state.py").is_file()

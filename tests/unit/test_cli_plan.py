@@ -132,7 +132,7 @@ def test_list_output_without_a_driver_asks_for_one() -> None:
 
 @needs_fixtures
 def test_the_readme_example_is_what_the_command_prints() -> None:
-    doc = (ROOT / "README.md").read_text(encoding="utf-8")
+    doc = (ROOT / "docs" / "howto" / "plan.md").read_text(encoding="utf-8")
     start = doc.index("$ labtorch plan --from nvidia-smi.txt --format json\n")
     shown = doc[doc.index("\n", start) + 1:doc.index("```", start)]
     code, out, _ = run("--from", str(FIXTURES / "issue-localgpt14-gtx1080ti-win-531.14-table"

@@ -1,5 +1,6 @@
-"""deploy.py over a room of @fake hosts (pyinfra's own fake connector, real CLI): one host whose
-site policy is impossible fails alone, with a message, and the others are provisioned."""
+"""The room deploy over a room of @fake hosts (pyinfra's own fake connector, real CLI): one host
+whose site policy is impossible fails alone, with a message, and the others are provisioned.
+Run both ways: the repository's deploy.py and the packaged ``labtorch.deploys.room``."""
 
 from __future__ import annotations
 
@@ -21,13 +22,15 @@ room = [("@fake/good", dict(_common)),
 """
 
 
-def run_room(tmp_path: Path, *args: str) -> str:
-    """Run ``pyinfra ARGS room.py deploy.py``; return its log (stderr)."""
+def run_room(tmp_path: Path, *args: str, deploy: str = "deploy.py") -> str:
+    """Run ``pyinfra ARGS room.py DEPLOY``; return its log (stderr). The packaged deploy runs
+    from an empty folder (no checkout next to it)."""
     inventory = tmp_path / "room.py"
     inventory.write_text(INVENTORY)
+    cwd = REPO if deploy == "deploy.py" else tmp_path
     done = subprocess.run(
-        [sys.executable, "-m", "pyinfra", *args, str(inventory), "deploy.py"],
-        cwd=REPO,
+        [sys.executable, "-m", "pyinfra", *args, str(inventory), deploy],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
@@ -36,8 +39,9 @@ def run_room(tmp_path: Path, *args: str) -> str:
 
 
 def operation_log(log: str, name: str) -> str:
-    """The lines pyinfra printed for the operation whose name starts with ``name``."""
-    start = log.index(f"--> Starting operation: {name}")
+    """The lines pyinfra printed for the operation whose name starts with ``name`` (inside the
+    packaged deploy, pyinfra prefixes it with the deploy's name)."""
+    start = log.index(f"--> Starting operation: labtorch room | {name}")
     end = log.find("--> Starting operation:", start + 1)
     return log[start : end if end > 0 else len(log)]
 
@@ -57,3 +61,9 @@ def test_dry_run_prints_the_plan_table_first_and_changes_nothing(tmp_path):
     log = run_room(tmp_path, "--dry")
     assert log.index("labtorch plan (nothing has changed yet)") < log.index("Detected changes")
     assert "Beginning operation run" not in log
+
+
+def test_packaged_deploy_runs_from_any_folder_and_fails_only_the_bad_host(tmp_path):
+    log = run_room(tmp_path, "-y", deploy="labtorch.deploys.room")
+    assert "[@fake/bad]  Error" in operation_log(log, "labtorch refuses this host")
+    assert "[@fake/good] Success" in operation_log(log, "labtorch: torch")

@@ -16,7 +16,12 @@ from click.testing import CliRunner
 
 from labtorch.cli import main
 from labtorch.errors import LabtorchError
-from labtorch.inventory_ansible import ENV_SOURCE, read_ansible_inventory, render_inventory
+from labtorch.inventory_ansible import (
+    ENV_SOURCE,
+    map_inventory,
+    read_ansible_inventory,
+    render_inventory,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SECRETS = ("s3cret-login", "s3cret-sudo", "s3cret-winrm")
@@ -128,7 +133,7 @@ def test_passwords_are_never_copied_and_each_is_named_in_a_warning(
         assert not any(secret in w for w in room.warnings)
     assert "pc02: ansible_password is set in the Ansible inventory and was not copied" in (
         "\n".join(room.warnings))
-    assert any(w.startswith("pc01: ansible_become_password") and "passwordless sudo" in w
+    assert any(w.startswith("pc01, pc02: ansible_become_password") and "passwordless sudo" in w
                for w in room.warnings)
     assert any(w.startswith("pc04: ansible_winrm_password") for w in room.warnings)
 
@@ -196,3 +201,60 @@ def test_cli_writes_a_pyinfra_inventory_that_pyinfra_reads(ini_room: Path, tmp_p
     assert hosts["@winssh/pc04"]["data"]["labtorch_os"] == "windows"
     assert hosts["pc02"]["data"]["ssh_hostname"] == "10.20.4.12"
     assert "gpu_pascal" in hosts["pc02"]["groups"]
+
+
+CAMPUS = """
+[b204]
+b204-pc[01:40].lab.example.edu
+
+[b204:vars]
+ansible_user=labadmin
+ansible_ssh_common_args='-o ProxyJump=admin@bastion.example.edu:2222 -o ServerAliveInterval=15'
+labtorch_mirror=tuna
+"""
+
+
+def test_campus_inventory_keeps_the_bastion_warns_once_and_stays_readable(tmp_path: Path):
+    source = tmp_path / "campus.ini"
+    source.write_text(CAMPUS)
+    output = tmp_path / "b204.py"
+    result = CliRunner().invoke(main, ["inventory", "from-ansible", str(source), "-o",
+                                       str(output)])
+    assert result.exit_code == 0, result.output
+    ssh_config = (tmp_path / "b204.ssh_config").read_text()
+    assert "b204-pc17.lab.example.edu b204-pc18" in ssh_config
+    assert "\n    ProxyJump admin@bastion.example.edu:2222\n" in ssh_config
+    text = output.read_text()
+    assert text.count("ssh_config_file") == 1  # shared by the group: in its group data
+    assert "b204 = (\n    ['b204-pc01.lab.example.edu'," in text
+    assert "'labtorch_mirror': 'tuna'," in text and "'ssh_user': 'labadmin'," in text
+    assert result.output.count("warning:") <= 1
+    listed = subprocess.run([sys.executable, "-m", "pyinfra", "--json", str(output),
+                             "debug-inventory"], capture_output=True, text=True, timeout=300,
+                            cwd=tmp_path, check=True)
+    hosts = {h["name"]: h["data"] for h in json.loads(listed.stdout)}
+    pc17 = hosts["b204-pc17.lab.example.edu"]
+    assert (pc17["ssh_user"], pc17["labtorch_mirror"]) == ("labadmin", "tuna")
+    assert pc17["ssh_config_file"] == str(tmp_path / "b204.ssh_config")
+
+
+def test_a_warning_shared_by_a_group_is_said_once_naming_the_count():
+    listed = {"_meta": {"hostvars": {f"pc{i:02d}": {"ansible_ssh_executable": "/opt/ssh"}
+                                     for i in range(1, 41)}},
+              "all": {"children": ["room"]}, "room": {"hosts": [f"pc{i:02d}" for i in
+                                                               range(1, 41)]}}
+    room = map_inventory(listed)
+    assert len(room.warnings) == 1
+    assert room.warnings[0].startswith("pc01, pc02, pc03 and 37 more (40 hosts): "
+                                       "ansible_ssh_executable has no pyinfra equivalent")
+
+
+def test_the_live_ansible_inventory_reaches_hosts_through_the_bastion(tmp_path: Path):
+    source = tmp_path / "campus.ini"
+    source.write_text(CAMPUS)
+    hosts = _pyinfra_hosts(REPO / "inventory" / "ansible.py", {ENV_SOURCE: str(source)})
+    pc05 = hosts["b204-pc05.lab.example.edu"]["data"]
+    assert (pc05["ssh_user"], pc05["labtorch_mirror"]) == ("labadmin", "tuna")
+    config = Path(pc05["ssh_config_file"]).read_text()
+    assert "\n    ProxyJump admin@bastion.example.edu:2222\n" in config
+    assert "b204-pc05.lab.example.edu" in config.split("ProxyJump")[0]

@@ -1,4 +1,4 @@
-"""The plan table printed before anything changes (deploy/plan.py)."""
+"""The plan table printed before anything changes (labtorch/deploys/plan.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from labtorch.model import Gpu, GpuFacts, HostPlan, SitePolicy
 from labtorch.planner import plan_host
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import deploy.plan as plan_module
-from deploy.plan import plan_table
+import labtorch.deploys.plan as plan_module
+from labtorch.deploys.plan import plan_table
 
 
 def render(rows) -> str:
@@ -125,3 +125,18 @@ def test_host_with_a_bad_setting_is_refused_in_its_row_and_the_room_goes_on(monk
     assert isinstance(results["@fake/pc02"], HostPlan)
     (rows,) = printed
     assert rows["@fake/pc01"][1] is None and "labtorch_min_free_mib" in rows["@fake/pc01"][2]
+
+
+def test_long_host_names_are_never_cut_at_80_or_120_columns():
+    facts = GpuFacts(os="linux", driver_version="550.54.14", cuda_version="12.4",
+                     gpus=(Gpu("NVIDIA GeForce RTX 3080", 10240, "8.6", "reported"),))
+    names = ["b204-pc01.lab.example.edu", "@winssh/b204-pc12.lab.example.edu"]
+    rows = {name: (facts, plan_host(facts, SitePolicy(torch="2.7"), os="linux", host=name), None)
+            for name in names}
+    for width in (80, 120):
+        console = Console(width=width, record=True)
+        console.print(plan_table(rows))
+        text = console.export_text()
+        assert max(len(line) for line in text.splitlines()) <= width
+        for name in names:
+            assert name in text, (width, text)

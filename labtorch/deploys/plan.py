@@ -1,6 +1,7 @@
 """Plan before change: each host's ``HostPlan``, printed as one table before anything changes.
 
-pyinfra v3 runs ``deploy.py`` once per host, in parallel greenlets, before executing anything.
+pyinfra v3 runs the room deploy (:func:`labtorch.deploys.room`) once per host, in parallel
+greenlets, before executing anything.
 :func:`plan_for` gathers the host's GPU facts (one remote command), asks the planner, and
 records the plan; the greenlet that records the last plan prints the table for the whole room
 (to stderr, so ``--json`` output stays pure JSON) and releases the others. ``--dry`` therefore
@@ -97,7 +98,9 @@ def _record(host: Host, facts: GpuFacts, plan: HostPlan | None, error: Exception
 def plan_table(rows: dict[str, tuple[GpuFacts, HostPlan | None, str | None]]) -> Table:
     """One row per host: GPUs, compute capability, driver, variant, torch, Python, warnings."""
     table = Table(title="labtorch plan (nothing has changed yet)", show_lines=False)
-    for column in ("host", "GPUs", "CC", "driver", "variant", "torch", "python", "warnings"):
+    longest = max((len(name) for name in rows), default=4)
+    table.add_column("host", no_wrap=True, min_width=longest)  # a host name is never cut
+    for column in ("GPUs", "CC", "driver", "variant", "torch", "python", "warnings"):
         table.add_column(column, overflow="fold")
     for name in sorted(rows):
         facts, plan, error = rows[name]
@@ -122,4 +125,8 @@ def plan_table(rows: dict[str, tuple[GpuFacts, HostPlan | None, str | None]]) ->
 
 
 def print_table(rows: dict[str, tuple[GpuFacts, HostPlan | None, str | None]]) -> None:
-    Console(stderr=True, width=160).print(plan_table(rows))
+    """The table at the terminal's width (160 columns when stderr is not a terminal)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        console = Console(stderr=True, width=160)
+    console.print(plan_table(rows))

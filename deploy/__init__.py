@@ -1,1 +1,0 @@
-"""Parts of the top-level ``deploy.py``: planning each host and printing the plan table."""

@@ -1,0 +1,73 @@
+"""The one output convention of every ``labtorch`` command that prints a result.
+
+``--format table|json`` chooses the form (a table for people, JSON for programs) and
+``--output FILE`` where it goes (default: stdout; ``-`` is stdout too). Progress and warnings go
+to stderr, so stdout holds the result alone. Older spellings (``--json FILE``, ``lab status
+--json``) still work and say once, on stderr, what to write instead.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from labtorch.errors import LabtorchError
+
+FORMATS = ("table", "json")
+
+format_option = click.option(
+    "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True,
+    help="table (for people) or json (for programs).")
+output_option = click.option(
+    "--output", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write the result to FILE instead of stdout ('-': stdout).")
+
+
+def deprecated(old: str, new: str) -> None:
+    """Say on stderr that ``old`` still works but ``new`` is the spelling to use."""
+    click.echo(f"labtorch: warning: {old} is deprecated; use {new}", err=True)
+
+
+def to_stdout(output: Path | None) -> bool:
+    return output is None or output == Path("-")
+
+
+def write(text: str, output: Path | None) -> None:
+    """``text`` to stdout (``output`` None or ``-``) or to the file ``output``."""
+    if to_stdout(output):
+        click.echo(text, nl=False)
+        return
+    assert output is not None
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise LabtorchError(f"cannot write {output}: {err.strerror}",
+                            fix="choose a writable path for --output") from err
+
+
+def console() -> Console:
+    """stdout console at the terminal's width (160 columns when stdout is not a terminal, so
+    that cron mails and CI logs do not wrap)."""
+    out = Console(highlight=False, soft_wrap=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, soft_wrap=False, width=160)
+    return out
+
+
+def show(*renderables: Any, output: Path | None) -> None:
+    """Print rich renderables to stdout, or as plain text (160 columns) to ``output``."""
+    if to_stdout(output):
+        out = console()
+        for item in renderables:
+            out.print(item) if not isinstance(item, str) else out.print(item, markup=False)
+        return
+    buffer = io.StringIO()
+    plain = Console(file=buffer, width=160, highlight=False, soft_wrap=False, color_system=None)
+    for item in renderables:
+        plain.print(item) if not isinstance(item, str) else plain.print(item, markup=False)
+    write(buffer.getvalue(), output)
