@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
+from labtorch import compat
 from labtorch.errors import DataError, LabtorchError
 from labtorch.model import SitePolicy
 
@@ -60,6 +61,9 @@ DEFAULTS: dict[str, Any] = {
     "labtorch_pip_extra_args": (),
     "labtorch_min_free_mib": 8192,
     "labtorch_os": None,
+    # the room cache (docs/room-cache.md)
+    "labtorch_cache_url": None,
+    "labtorch_cache_fallback": False,
 }
 
 PREFIX_DIRS = {"miniforge": "miniforge3", "miniconda": "miniconda3"}
@@ -241,6 +245,8 @@ class Settings:
     pip_extra_args: tuple[str, ...]
     min_free_mib: int
     home: str
+    cache_url: str | None = None
+    cache_fallback: bool = False
     host: str | None = None
     os: str = "linux"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -273,7 +279,7 @@ class Settings:
         table = _installer_table()
         flavor = table["flavors"][self.conda_flavor]
         file = flavor["files"][self.os].format(version=self.conda_version, arch=arch or "x86_64")
-        base = self.installer_mirror or flavor["upstream"].format(version=self.conda_version)
+        base = self.installer_mirror or self._installer_directory(flavor)
         sha = self.installer_sha256
         if sha is None:
             sha = next((r["sha256"] for r in table["installers"] if r["file"] == file), None)
@@ -294,6 +300,22 @@ class Settings:
         return Installer(
             self.conda_flavor, self.conda_version, file, f"{base.rstrip('/')}/{file}", sha
         )
+
+    def _installer_directory(self, flavor: Mapping[str, Any]) -> str:
+        """Where the installer comes from without ``labtorch_installer_mirror``.
+
+        The room cache (``labtorch_cache_url``) first, then the site mirror's installer directory
+        for this flavor (data/mirrors.yaml: TUNA, BFSU, ...), else the flavor's upstream. The file
+        name and its pinned sha256 never change with the directory.
+        """
+        if self.cache_url:
+            return f"{self.cache_url.rstrip('/')}/installers"
+        if self.policy.mirror != "official":
+            row = compat.load().mirrors.get(self.policy.mirror)
+            directory = getattr(row, self.conda_flavor, None) if row else None
+            if directory:
+                return str(directory).format(version=self.conda_version)
+        return str(flavor["upstream"]).format(version=self.conda_version)
 
     @classmethod
     def from_data(
@@ -462,4 +484,6 @@ class Settings:
             home=home,
             host=host,
             os=os,
+            cache_url=_url(get("labtorch_cache_url"), "labtorch_cache_url", host),
+            cache_fallback=_flag(get("labtorch_cache_fallback"), "labtorch_cache_fallback", host),
         )
