@@ -19,6 +19,7 @@ from pyinfra.api.host import Host
 from rich.console import Console
 from rich.table import Table
 
+from labtorch.cache.urls import plan_through_cache
 from labtorch.errors import LabtorchError
 from labtorch.facts.gpu import NvidiaGpus
 from labtorch.model import GpuFacts, HostPlan
@@ -59,6 +60,8 @@ def plan_for(host: Host) -> HostPlan:
         settings = host_settings(host)  # first: a mis-declared Windows host fails before a command
         facts = host.get_fact(WindowsGpus if is_windows_host(host) else NvidiaGpus)
         plan = plan_host(facts, settings.policy, os=settings.os, host=host.name)
+        if settings.cache_url:  # the room cache (docs/room-cache.md): same plan, fetched there
+            plan = plan_through_cache(plan, settings.cache_url)
     except Exception as err:
         error = err
         raise

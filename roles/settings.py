@@ -25,6 +25,7 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
 from labtorch import compat
+from labtorch.cache.urls import through_cache
 from labtorch.errors import DataError, LabtorchError
 from labtorch.model import SitePolicy
 
@@ -280,6 +281,8 @@ class Settings:
         flavor = table["flavors"][self.conda_flavor]
         file = flavor["files"][self.os].format(version=self.conda_version, arch=arch or "x86_64")
         base = self.installer_mirror or self._installer_directory(flavor)
+        if self.cache_url:  # the room cache fetches it from there, once for the room
+            base = through_cache(base, self.cache_url)
         sha = self.installer_sha256
         if sha is None:
             sha = next((r["sha256"] for r in table["installers"] if r["file"] == file), None)
@@ -304,12 +307,10 @@ class Settings:
     def _installer_directory(self, flavor: Mapping[str, Any]) -> str:
         """Where the installer comes from without ``labtorch_installer_mirror``.
 
-        The room cache (``labtorch_cache_url``) first, then the site mirror's installer directory
-        for this flavor (data/mirrors.yaml: TUNA, BFSU, ...), else the flavor's upstream. The file
-        name and its pinned sha256 never change with the directory.
+        The site mirror's installer directory for this flavor (data/mirrors.yaml: TUNA, BFSU,
+        ...), else the flavor's upstream. The file name and its pinned sha256 never change with
+        the directory.
         """
-        if self.cache_url:
-            return f"{self.cache_url.rstrip('/')}/installers"
         if self.policy.mirror != "official":
             row = compat.load().mirrors.get(self.policy.mirror)
             directory = getattr(row, self.conda_flavor, None) if row else None

@@ -29,9 +29,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from labtorch.cli import check, facts, lab, plan
+    from labtorch.cli import cache, check, facts, lab, plan
     from labtorch.cli.inventory import inventory
 
+    main.add_command(cache.cache)
     main.add_command(facts.facts)
     main.add_command(plan.plan)
     main.add_command(lab.lab)
