@@ -39,6 +39,19 @@ def nginx_binary() -> str:
     return found
 
 
+def _check_workers_can_enter(state: Path) -> None:
+    """nginx's workers drop root: every folder above the cache must let others enter it."""
+    if os.geteuid() != 0:
+        return
+    for folder in [state.resolve(), *state.resolve().parents]:
+        if folder.exists() and not folder.stat().st_mode & 0o001:
+            raise LabtorchError(
+                f"nginx's workers (an unprivileged user) cannot enter {folder}",
+                fix="use a --state-dir whose folders others may enter, e.g. "
+                "/var/cache/labtorch-room (or chmod o+x the folder)",
+            )
+
+
 def _write_config(config: CacheConfig) -> Path:
     state = config.state
     for sub in ("data", "tmp/body", "tmp/proxy"):
@@ -76,6 +89,7 @@ def serve(config: CacheConfig) -> str:
             fix=f"free at least {MIN_FREE_MIB} MiB or point --state-dir at a larger disk",
         )
     nginx = nginx_binary()
+    _check_workers_can_enter(config.state)
     config = CacheConfig(**{**config.__dict__, "resolvers": system_resolvers()})
     conf = _write_config(config)
     test = subprocess.run([nginx, "-t", "-q", "-c", str(conf)], capture_output=True, text=True)
