@@ -10,6 +10,7 @@ import click
 from labtorch import compat
 from labtorch.cache import server
 from labtorch.cache.nginx import CacheConfig, systemd_unit
+from labtorch.errors import LabtorchError
 
 DEFAULT_STATE = Path("/var/cache/labtorch-room")
 STATE_DIR = click.option(
@@ -119,3 +120,58 @@ def unit(state_dir: Path, address: str, port: int, upstreams: tuple[str, ...], m
     config = _config(state_dir, address, port, upstreams, mirror, max_size, daemon=False)
     server._write_config(config)
     click.echo(systemd_unit(config, server.nginx_binary()), nl=False)
+
+
+@cache.command()
+@click.argument("facts_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--cache-url", required=True, help="The room cache, e.g. http://10.0.0.5:3141.")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_STATE / "fill", show_default=True,
+              help="Where the fetched wheels and installers are kept (one folder per plan).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="A site setting as in group data (labtorch_torch_spec=2.7, "
+                   "labtorch_mirror=tuna, ...); repeat.")
+def fill(facts_dir: Path, cache_url: str, dest: Path, settings: tuple[str, ...]) -> None:
+    """Fetch every distinct plan of the room (saved nvidia-smi outputs in FACTS_DIR) through
+    the cache, once: wheels for each OS x Python x variant, and the conda installers."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from labtorch.cache import fill as filling
+    from labtorch.roles.settings import Settings
+
+    data: dict[str, object] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("labtorch_"):
+            raise LabtorchError(f"--set {item!r} is not KEY=VALUE with a labtorch_ setting",
+                                fix="write e.g. --set labtorch_mirror=tuna")
+        data[key] = value
+    data["labtorch_cache_url"] = cache_url
+    room = filling.room_facts(facts_dir)
+    base = Settings.from_data(data, host="fill")
+    downloads, errors = filling.distinct_downloads(room, base.policy, cache_url)
+    for host, line in sorted(errors.items()):
+        click.echo(f"skipped {host}: {line}", err=True)
+    click.echo(f"{len(room)} hosts, {len(downloads)} distinct plans: "
+               + ", ".join(f"{d.name} ({len(d.hosts)})" for d in downloads))
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns) as progress:
+        for os_name in sorted({d.os for d in downloads}):
+            installer = Settings.from_data(data, host="fill", os=os_name).installer("x86_64")
+            filling.fetch_verified(installer.url, installer.sha256,
+                                   dest / "installers" / installer.file, progress)
+        steps = progress.add_task("wheels (distinct plans)", total=len(downloads))
+        for download in downloads:
+            filling.run_pip(filling.pip_download_args(download, dest))
+            progress.update(steps, advance=1)
+    size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    click.echo(f"filled: {len(downloads)} plans and their installers, {size / 2**20:.1f} MiB "
+               f"in {dest}")

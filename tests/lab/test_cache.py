@@ -1,0 +1,127 @@
+"""The room cache on the simulated lab: one upstream download per distinct file, air-gapped rooms.
+
+This test brings up its own small lab (its own loopback block) so that the session's shared
+lab stays bare for tests/lab/test_provision.py. The cache runs on the lab's own address .253,
+like a room server; the lab mirror (.254) is the upstream, and its own access log
+(``<state>/mirror/mirror.log``) counts what was downloaded upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from labtorch.cache import server
+from labtorch.cache.nginx import CacheConfig
+from labtorch.lab import control, faults
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_LIMIT_S = 1500
+_GET = re.compile(r'"GET (\S+\.(?:whl|sh)) HTTP/1\.[01]" 200 ')
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.slow,
+    pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()),
+                       reason="nginx is not installed (.ci/run installs nginx-light)"),
+]
+
+ROOM_INVENTORY = '''"""The lab through the room cache: inventory/lab.py plus labtorch_cache_url."""
+import os
+import runpy
+
+_lab = runpy.run_path(os.environ["LABTORCH_TEST_LAB_INVENTORY"])
+_only = os.environ["LABTORCH_TEST_HOSTS"].split(",")
+_cache = os.environ["LABTORCH_TEST_CACHE_URL"]
+room = [(name, {**data, "labtorch_cache_url": _cache}) for name, data in _lab["lab"]
+        if name in _only]
+'''
+
+
+@pytest.fixture(scope="module")
+def cached_lab():
+    from labtorch.lab import hosts
+
+    try:
+        hosts.check_prerequisites()
+    except Exception as err:  # not root / no sshd: skip with the reason
+        pytest.skip(f"simulated lab unavailable: {err}")
+    state = Path(tempfile.mkdtemp(prefix="labtorch-cache-lab-"))
+    cache_state = Path(tempfile.mkdtemp(prefix="labtorch-cache-room-"))
+    cache_state.chmod(0o755)  # nginx's workers run unprivileged
+    lab = control.up(state, hosts=8)  # pc08 has pc01's profile: the same plan, a fresh host
+    try:
+        config = CacheConfig(f"127.77.{lab.block}.253", 3141, cache_state,
+                             (lab.mirror_urls["base"] + "/",), "5g")
+        server.serve(config)
+        (state / "room.py").write_text(ROOM_INVENTORY)
+        yield lab, config
+    finally:
+        server.stop(cache_state)
+        control.down(state, wipe=True)
+        shutil.rmtree(cache_state, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def provision(lab, config: CacheConfig, names: list[str]) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "LABTORCH_LAB_DIR": str(lab.state_dir),
+        "LABTORCH_TEST_LAB_INVENTORY": str(REPO / "inventory" / "lab.py"),
+        "LABTORCH_TEST_HOSTS": ",".join(names),
+        "LABTORCH_TEST_CACHE_URL": config.url,
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", str(lab.state_dir / "room.py"), "deploy.py"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=RUN_LIMIT_S,
+    )
+    return run.returncode, run.stdout + run.stderr
+
+
+def upstream_downloads(lab) -> Counter[str]:
+    """Files (.whl, installers) the upstream mirror served, by URL path, from its own log."""
+    log = (lab.state_dir / "mirror" / "mirror.log").read_text(errors="replace")
+    return Counter(_GET.findall(log))
+
+
+def torch_build(lab, name: str) -> tuple[list[str], str]:
+    """(torch dist-infos in the host's env, the torch version its plan names)."""
+    prefix = lab.state_dir / "hosts" / name / "fs" / "root" / "miniforge3"
+    plan = json.loads((prefix / ".labtorch" / "plan.json").read_text())["plan"]
+    site = prefix / "envs" / "pytorch" / "lib" / "python3.11" / "site-packages"
+    return [p.name for p in site.glob("torch-*.dist-info")], plan["torch"]
+
+
+def test_hosts_through_the_cache_make_one_upstream_download_per_file_and_work_air_gapped(
+    cached_lab,
+):
+    lab, config = cached_lab
+    code, log = provision(lab, config, ["pc01", "pc02", "pc03"])
+    assert code == 0, log[-4000:]
+
+    downloads = upstream_downloads(lab)
+    assert any(p.endswith(".sh") for p in downloads), downloads  # the conda installer
+    assert any("/torch-" in p for p in downloads), downloads
+    assert {p: n for p, n in downloads.items() if n != 1} == {}
+    status = server.status(config.state)
+    assert status["hits"] > 0 and status["files"] >= len(downloads)
+
+    # upstream down: a fresh host with a plan the room already has provisions from the cache
+    faults.mirror_mode(lab, "500")
+    try:
+        code, log = provision(lab, config, ["pc08"])
+    finally:
+        faults.mirror_mode(lab, "ok")
+    assert code == 0, log[-4000:]
+    assert upstream_downloads(lab) == downloads
+    installed, planned = torch_build(lab, "pc08")
+    assert len(installed) == 1 and installed[0].startswith(f"torch-{planned}+"), installed
