@@ -1,9 +1,10 @@
 """The room cache on the simulated lab: one upstream download per distinct file, air-gapped rooms.
 
 This test brings up its own small lab (its own loopback block) so that the session's shared
-lab stays bare for tests/lab/test_provision.py. The cache runs on the lab's own address .253,
-like a room server; the lab mirror (.254) is the upstream, and its own access log
-(``<state>/mirror/mirror.log``) counts what was downloaded upstream.
+lab stays bare for tests/lab/test_provision.py. The upstream is the lab's content behind a
+shaped link (``labtorch.lab.shaped``: a network namespace, a veth pair, tc tbf at 100 Mbit/s);
+its own access log counts what was downloaded upstream. The cache runs on the lab's own
+address .253, like a room server; the hosts use ``inventory/lab_cache.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 
 from labtorch.cache import server
 from labtorch.cache.nginx import CacheConfig
-from labtorch.lab import control, faults
+from labtorch.lab import control, shaped
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_LIMIT_S = 1500
@@ -34,18 +35,6 @@ pytestmark = [
     pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()),
                        reason="nginx is not installed (.ci/run installs nginx-light)"),
 ]
-
-ROOM_INVENTORY = '''"""The lab through the room cache: inventory/lab.py plus labtorch_cache_url."""
-import os
-import runpy
-
-_lab = runpy.run_path(os.environ["LABTORCH_TEST_LAB_INVENTORY"])
-_only = os.environ["LABTORCH_TEST_HOSTS"].split(",")
-_cache = os.environ["LABTORCH_TEST_CACHE_URL"]
-room = [(name, {**data, "labtorch_cache_url": _cache}) for name, data in _lab["lab"]
-        if name in _only]
-'''
-
 
 @pytest.fixture(scope="module")
 def cached_lab():
@@ -59,38 +48,40 @@ def cached_lab():
     cache_state = Path(tempfile.mkdtemp(prefix="labtorch-cache-room-"))
     cache_state.chmod(0o755)  # nginx's workers run unprivileged
     lab = control.up(state, hosts=8)  # pc08 has pc01's profile: the same plan, a fresh host
+    upstream = None
     try:
-        config = CacheConfig(f"127.77.{lab.block}.253", 3141, cache_state,
-                             (lab.mirror_urls["base"] + "/",), "5g")
+        upstream = shaped.start(lab, rate="100mbit")
+        config = CacheConfig(f"127.77.{lab.block}.253", 3141, cache_state, (upstream.url + "/",),
+                             "5g")
         server.serve(config)
-        (state / "room.py").write_text(ROOM_INVENTORY)
-        yield lab, config
+        yield lab, config, upstream
     finally:
         server.stop(cache_state)
+        if upstream:
+            shaped.stop(upstream)
         control.down(state, wipe=True)
         shutil.rmtree(cache_state, ignore_errors=True)
         shutil.rmtree(state, ignore_errors=True)
 
 
-def provision(lab, config: CacheConfig, names: list[str]) -> tuple[int, str]:
+def provision(lab, config: CacheConfig, upstream, names: list[str]) -> tuple[int, str]:
     env = {
         **os.environ,
         "LABTORCH_LAB_DIR": str(lab.state_dir),
-        "LABTORCH_TEST_LAB_INVENTORY": str(REPO / "inventory" / "lab.py"),
-        "LABTORCH_TEST_HOSTS": ",".join(names),
-        "LABTORCH_TEST_CACHE_URL": config.url,
+        "LABTORCH_LAB_UPSTREAM": upstream.url,
+        "LABTORCH_LAB_HOSTS": ",".join(names),
+        "LABTORCH_LAB_CACHE_URL": config.url,
     }
     run = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", str(lab.state_dir / "room.py"), "deploy.py"],
+        [sys.executable, "-m", "pyinfra", "-y", "inventory/lab_cache.py", "deploy.py"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=RUN_LIMIT_S,
     )
     return run.returncode, run.stdout + run.stderr
 
 
-def upstream_downloads(lab) -> Counter[str]:
-    """Files (.whl, installers) the upstream mirror served, by URL path, from its own log."""
-    log = (lab.state_dir / "mirror" / "mirror.log").read_text(errors="replace")
-    return Counter(_GET.findall(log))
+def upstream_downloads(upstream) -> Counter[str]:
+    """Files (.whl, installers) the upstream served, by URL path, from its own access log."""
+    return Counter(path for path, _ in shaped.served(upstream.log))
 
 
 def torch_build(lab, name: str) -> tuple[list[str], str]:
@@ -104,11 +95,11 @@ def torch_build(lab, name: str) -> tuple[list[str], str]:
 def test_hosts_through_the_cache_make_one_upstream_download_per_file_and_work_air_gapped(
     cached_lab,
 ):
-    lab, config = cached_lab
-    code, log = provision(lab, config, ["pc01", "pc02", "pc03"])
+    lab, config, upstream = cached_lab
+    code, log = provision(lab, config, upstream, ["pc01", "pc02", "pc03"])
     assert code == 0, log[-4000:]
 
-    downloads = upstream_downloads(lab)
+    downloads = upstream_downloads(upstream)
     assert any(p.endswith(".sh") for p in downloads), downloads  # the conda installer
     assert any("/torch-" in p for p in downloads), downloads
     assert {p: n for p, n in downloads.items() if n != 1} == {}
@@ -116,12 +107,12 @@ def test_hosts_through_the_cache_make_one_upstream_download_per_file_and_work_ai
     assert status["hits"] > 0 and status["files"] >= len(downloads)
 
     # upstream down: a fresh host with a plan the room already has provisions from the cache
-    faults.mirror_mode(lab, "500")
+    shaped.set_mode(upstream, "500")
     try:
-        code, log = provision(lab, config, ["pc08"])
+        code, log = provision(lab, config, upstream, ["pc08"])
     finally:
-        faults.mirror_mode(lab, "ok")
+        shaped.set_mode(upstream, "ok")
     assert code == 0, log[-4000:]
-    assert upstream_downloads(lab) == downloads
+    assert upstream_downloads(upstream) == downloads
     installed, planned = torch_build(lab, "pc08")
     assert len(installed) == 1 and installed[0].startswith(f"torch-{planned}+"), installed
