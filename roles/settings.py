@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
     # the room cache (docs/room-cache.md)
     "labtorch_cache_url": None,
     "labtorch_cache_fallback": False,
+    "labtorch_wheel_dir": None,
 }
 
 PREFIX_DIRS = {"miniforge": "miniforge3", "miniconda": "miniconda3"}
@@ -248,6 +249,7 @@ class Settings:
     home: str
     cache_url: str | None = None
     cache_fallback: bool = False
+    wheel_dir: str | None = None
     host: str | None = None
     os: str = "linux"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -487,4 +489,11 @@ class Settings:
             os=os,
             cache_url=_url(get("labtorch_cache_url"), "labtorch_cache_url", host),
             cache_fallback=_flag(get("labtorch_cache_fallback"), "labtorch_cache_fallback", host),
+            wheel_dir=_optional(
+                get("labtorch_wheel_dir"),
+                "labtorch_wheel_dir",
+                _SAFE_PATH,
+                "a folder on the controller holding .whl files, e.g. '/srv/wheels'",
+                host,
+            ),
         )

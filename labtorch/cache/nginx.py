@@ -37,6 +37,7 @@ class CacheConfig:
     max_size: str = "200g"
     daemon: bool = True
     resolvers: tuple[str, ...] = field(default=())
+    wheel_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -75,6 +76,11 @@ def render(config: CacheConfig) -> str:
     resolver = (
         f"    resolver {' '.join(config.resolvers)} valid=300s;\n    resolver_timeout 10s;\n"
         if config.resolvers
+        else ""
+    )
+    local = (
+        f"        location /local/ {{ alias {config.wheel_dir}/; autoindex on; }}\n"
+        if config.wheel_dir
         else ""
     )
     return f"""# written by `labtorch cache serve`: the room cache (docs/room-cache.md)
@@ -116,7 +122,7 @@ http {{
         proxy_ssl_trusted_certificate {CA_BUNDLE};
         add_header X-Labtorch-Cache $upstream_cache_status always;
         location = /labtorch-cache-ok {{ return 200 "labtorch room cache\\n"; }}
-        location ~ ^/h/(?<uhost>[^/]+)(?<upath>/.*\\.({files}))$ {{
+{local}        location ~ ^/h/(?<uhost>[^/]+)(?<upath>/.*\\.({files}))$ {{
             if ($origin = "") {{ return 403 "not an upstream of this cache\\n"; }}
             proxy_cache_valid 200 3650d;
             proxy_pass $origin$upath$is_args$args;

@@ -33,9 +33,10 @@ def default_upstreams(mirror: str) -> list[str]:
 
 
 def _config(state_dir: Path, address: str, port: int, upstreams: tuple[str, ...], mirror: str,
-            max_size: str, daemon: bool = True) -> CacheConfig:
+            max_size: str, wheel_dir: Path | None, daemon: bool = True) -> CacheConfig:
     urls = tuple(upstreams) or tuple(default_upstreams(mirror))
-    return CacheConfig(address, port, state_dir.resolve(), urls, max_size, daemon)
+    return CacheConfig(address, port, state_dir.resolve(), urls, max_size, daemon,
+                       wheel_dir=wheel_dir.resolve() if wheel_dir else None)
 
 
 def _serving_options(func):  # type: ignore[no-untyped-def]
@@ -51,6 +52,10 @@ def _serving_options(func):  # type: ignore[no-untyped-def]
                      help="The data/mirrors.yaml row whose URLs are upstreams."),
         click.option("--max-size", default="200g", show_default=True,
                      help="Largest size of the cache (nginx size: 500m, 200g)."),
+        click.option("--wheel-dir", type=click.Path(exists=True, file_okay=False,
+                                                    path_type=Path),
+                     help="A folder of hand-downloaded .whl files to serve at /local/ "
+                          "(the hosts' labtorch_wheel_dir)."),
     ]):
         func = option(func)
     return func
@@ -64,9 +69,9 @@ def cache() -> None:
 @cache.command()
 @_serving_options
 def serve(state_dir: Path, address: str, port: int, upstreams: tuple[str, ...], mirror: str,
-          max_size: str) -> None:
+          max_size: str, wheel_dir: Path | None) -> None:
     """Start (or reload) the room cache; hosts use it through labtorch_cache_url."""
-    config = _config(state_dir, address, port, upstreams, mirror, max_size)
+    config = _config(state_dir, address, port, upstreams, mirror, max_size, wheel_dir)
     click.echo(server.serve(config))
 
 
@@ -115,9 +120,10 @@ def verify(state_dir: Path) -> None:
 @cache.command()
 @_serving_options
 def unit(state_dir: Path, address: str, port: int, upstreams: tuple[str, ...], mirror: str,
-         max_size: str) -> None:
+         max_size: str, wheel_dir: Path | None) -> None:
     """Print a systemd unit for a room server (writes its nginx.conf to --state-dir)."""
-    config = _config(state_dir, address, port, upstreams, mirror, max_size, daemon=False)
+    config = _config(state_dir, address, port, upstreams, mirror, max_size, wheel_dir,
+                     daemon=False)
     server._write_config(config)
     click.echo(systemd_unit(config, server.nginx_binary()), nl=False)
 

@@ -181,3 +181,27 @@ def test_serve_where_nginx_workers_cannot_enter_says_which_folder(tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert "cannot enter" in result.output and "/var/cache/labtorch-room" in result.output
+
+
+def test_the_admins_wheel_folder_is_served_under_local(upstream, tmp_path):
+    url, _, _ = upstream
+    state = Path(tempfile.mkdtemp(prefix="labtorch-cache-test-"))
+    wheels = Path(tempfile.mkdtemp(prefix="labtorch-wheels-test-"))
+    for folder in (state, wheels):
+        folder.chmod(0o755)
+    name = "torch-2.7.1+cu126-cp311-cp311-manylinux_2_28_x86_64.whl"
+    (wheels / name).write_bytes(WHEEL)
+    (wheels / name).chmod(0o644)
+    port = str(free_port())
+    try:
+        args = ["cache", "serve", "--state-dir", str(state), "--address", "127.0.0.1",
+                "--port", port, "--upstream", url + "/simple", "--wheel-dir", str(wheels)]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        body, _ = fetch(f"http://127.0.0.1:{port}/local/{name.replace('+', '%2B')}")
+        listing, _ = fetch(f"http://127.0.0.1:{port}/local/")
+        assert body == WHEEL and b"torch-2.7.1" in listing
+    finally:
+        server.stop(state)
+        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(wheels, ignore_errors=True)
