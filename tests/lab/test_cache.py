@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import runpy
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -27,7 +28,6 @@ from labtorch.lab import control, shaped
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_LIMIT_S = 1500
-_GET = re.compile(r'"GET (\S+\.(?:whl|sh)) HTTP/1\.[01]" 200 ')
 
 pytestmark = [
     pytest.mark.lab,
@@ -116,3 +116,64 @@ def test_hosts_through_the_cache_make_one_upstream_download_per_file_and_work_ai
     assert upstream_downloads(upstream) == downloads
     installed, planned = torch_build(lab, "pc08")
     assert len(installed) == 1 and installed[0].startswith(f"torch-{planned}+"), installed
+
+
+FILL_SETTINGS = (
+    "labtorch_torch_spec", "labtorch_python", "labtorch_include_torchvision",
+    "labtorch_include_torchaudio", "labtorch_pytorch_index_url", "labtorch_pypi_index_url",
+    "labtorch_installer_mirror", "labtorch_conda_version", "labtorch_installer_sha256",
+)
+
+
+def fill_command(lab, upstream, facts: Path, cache_url: str) -> list[str]:
+    """`labtorch cache fill` with the lab room's own site settings (from inventory/lab_cache.py)."""
+    os.environ.update(LABTORCH_LAB_DIR=str(lab.state_dir), LABTORCH_LAB_UPSTREAM=upstream.url)
+    try:
+        data = dict(runpy.run_path(str(REPO / "inventory" / "lab_cache.py"))["room"][0][1])
+    finally:
+        for key in ("LABTORCH_LAB_DIR", "LABTORCH_LAB_UPSTREAM"):
+            os.environ.pop(key, None)
+    settings = [f"--set={key}={data[key]}" for key in FILL_SETTINGS if data.get(key) is not None]
+    return [str(Path(sys.executable).with_name("labtorch")), "cache", "fill", str(facts),
+            "--cache-url", cache_url, "--dest", str(facts.parent / "filled"), *settings]
+
+
+def test_an_interrupted_fill_resumes_without_fetching_anything_twice(cached_lab, tmp_path):
+    lab, _, upstream = cached_lab
+    facts = tmp_path / "facts"
+    facts.mkdir()
+    for name in ("pc01", "pc02", "pc03"):  # the room's saved gather
+        (facts / f"{name}.txt").write_text(lab.ssh(name, "nvidia-smi").stdout)
+    state = Path(tempfile.mkdtemp(prefix="labtorch-cache-fill-"))
+    state.chmod(0o755)
+    config = CacheConfig(f"127.77.{lab.block}.253", 3142, state, (upstream.url + "/",), "5g")
+    server.serve(config)
+    before = upstream_downloads(upstream)
+    command = fill_command(lab, upstream, facts, config.url)
+    try:
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and first.poll() is None:
+            if upstream_downloads(upstream) != before:  # the first file came through
+                break
+            time.sleep(0.2)
+        shaped.set_mode(upstream, "stall")  # the link hangs mid-fill ...
+        time.sleep(3)
+        interrupted = first.poll() is None
+        first.kill()  # ... and the admin presses Ctrl-C
+        first.wait()
+        shaped.set_mode(upstream, "ok")
+        assert interrupted, "the fill ended before it could be interrupted"
+
+        second = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    finally:
+        shaped.set_mode(upstream, "ok")
+        server.stop(state)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "distinct plans" in second.stdout and "filled:" in second.stdout
+    fetched = upstream_downloads(upstream) - before
+    assert fetched and {p: n for p, n in fetched.items() if n != 1} == {}
+    assert any(p.endswith(".sh") for p in fetched) and any("/torch-" in p for p in fetched)
+    assert server.verify(state).bad == []
+    shutil.rmtree(state, ignore_errors=True)
