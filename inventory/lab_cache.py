@@ -31,6 +31,10 @@ def _through(data):
     if _upstream:
         for key in _URL_SETTINGS:
             data[key] = data[key].replace(base, _upstream)
+        if not _cache:  # hosts go to the plain-http upstream themselves (pip trusts only loopback)
+            upstream_host = _upstream.split("//", 1)[1].split("/", 1)[0].split(":", 1)[0]
+            extra = tuple(data.get("labtorch_pip_extra_args") or ())
+            data["labtorch_pip_extra_args"] = (*extra, "--trusted-host", upstream_host)
     if _cache:
         data["labtorch_cache_url"] = _cache
     return data

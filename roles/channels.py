@@ -27,7 +27,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from labtorch import compat
-from labtorch.cache.urls import through_cache
+from labtorch.cache.urls import cache_trusted_host, through_cache
 from labtorch.facts.conda import CondaInstall, CondaInstallAt
 from labtorch.roles import (
     MANAGED_MARK,
@@ -108,6 +108,7 @@ def render_pip_conf(settings: Settings, torch_index: str) -> str:
             mark=MANAGED_MARK,
             index_url=pypi_index_url(settings),
             torch_index=without_password(torch_index),
+            trusted_host=cache_trusted_host(settings.cache_url),
         )
     )
 

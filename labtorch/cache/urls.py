@@ -63,17 +63,34 @@ def upstream_of(path: str) -> tuple[str, str]:
     return match.group(1), match.group(2) or "/"
 
 
+def cache_trusted_host(cache_url: str | None) -> str | None:
+    """The host pip must be told to trust for a plain-http room cache on the LAN (pip refuses
+    http indexes other than localhost otherwise); None for https or no cache. TLS toward the
+    upstreams is the cache's job and stays verified.
+
+    >>> cache_trusted_host("http://10.0.0.5:3141")
+    '10.0.0.5'
+    >>> cache_trusted_host("https://cache.lab.example") is None
+    True
+    """
+    if not cache_url or not cache_url.startswith("http://"):
+        return None
+    return urlsplit(cache_url).hostname
+
+
 def plan_through_cache(plan: HostPlan, cache_url: str) -> HostPlan:
     """``plan`` with every index URL (and pip URL argument) fetched through the cache."""
 
     def swap(arg: str) -> str:
         return through_cache(arg, cache_url) if arg.startswith(("http://", "https://")) else arg
 
+    trusted = cache_trusted_host(cache_url)
+    extra = ("--trusted-host", trusted) if trusted else ()
     return replace(
         plan,
         index_url=swap(plan.index_url),
         extra_index_url=swap(plan.extra_index_url) if plan.extra_index_url else None,
-        install=tuple(tuple(swap(arg) for arg in command) for command in plan.install),
+        install=tuple(tuple(swap(arg) for arg in command) + extra for command in plan.install),
     )
 
 

@@ -31,7 +31,7 @@ def test_the_plan_keeps_its_pins_and_fetches_every_index_through_the_cache():
     cached = plan_through_cache(PLAN, CACHE)
     assert cached.index_url == f"{CACHE}/h/download.pytorch.org/whl/cu118"
     assert cached.install[0][:3] == PLAN.install[0][:3]
-    assert cached.install[0][-1] == cached.index_url
+    assert cached.install[0][cached.install[0].index("--index-url") + 1] == cached.index_url
     assert (cached.torch, cached.variant, cached.python) == (PLAN.torch, PLAN.variant, PLAN.python)
 
 
@@ -78,3 +78,14 @@ def test_host_falls_back_to_upstream_only_when_the_site_opted_in():
     assert not failed
     assert any("https://github.com/conda-forge/miniforge/releases/download/" in c for c in done)
     assert not any(CACHE in c for c in done)
+
+
+def test_pip_is_told_to_trust_a_plain_http_cache_on_the_lan_and_only_the_cache():
+    cached = plan_through_cache(PLAN, CACHE)
+    assert cached.install[0][-2:] == ("--trusted-host", "10.0.0.5")
+    settings = Settings.from_data({"labtorch_cache_url": CACHE})
+    conf = channels.render_pip_conf(settings, cached.index_url)
+    assert "trusted-host = 10.0.0.5\n" in conf
+    assert "trusted-host" not in channels.render_pip_conf(Settings.from_data({}), PLAN.index_url)
+    https = plan_through_cache(PLAN, "https://cache.lab.example")
+    assert "--trusted-host" not in https.install[0]
