@@ -12,6 +12,7 @@ finds what is cached (no upstream download) and fetches only the rest, and the c
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import subprocess
 import sys
@@ -113,7 +114,11 @@ def fetch_verified(url: str, sha256: str, dest: Path, progress: object | None = 
                 if progress is not None:
                     progress.update(task, advance=len(chunk))  # type: ignore[attr-defined]
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # nothing half-written is left to be taken for a file
+        if err.errno == errno.ENOSPC:
+            raise LabtorchError(f"no space left on the disk of {dest.parent} while fetching "
+                                f"{dest.name}", fix="free space there (or use --dest on a "
+                                "larger disk) and fill again") from err
         raise LabtorchError(f"could not fetch {url}: {err}",
                             fix="is the room cache running and its upstream reachable?") from err
     if digest.hexdigest() != sha256:

@@ -69,3 +69,44 @@ def test_fill_with_a_setting_that_is_not_key_value_is_one_line(saved_room):
     args = ["cache", "fill", str(saved_room), "--cache-url", CACHE, "--set", "mirror"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "KEY=VALUE" in result.output
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "served"
+    root.mkdir()
+    (root / "Miniforge3-x.sh").write_bytes(b"installer bytes" * 1000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    httpd.shutdown()
+
+
+def test_an_installer_with_the_wrong_checksum_is_refused_and_not_kept(file_server, tmp_path):
+    from labtorch.cache.fill import fetch_verified
+    from labtorch.errors import LabtorchError
+
+    url, _ = file_server
+    dest = tmp_path / "out" / "Miniforge3-x.sh"
+    with pytest.raises(LabtorchError, match="does not match its pinned sha256"):
+        fetch_verified(f"{url}/Miniforge3-x.sh", "0" * 64, dest)
+    assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
+
+
+def test_a_fetched_installer_is_verified_once_and_not_fetched_again(file_server, tmp_path):
+    import hashlib
+
+    from labtorch.cache.fill import fetch_verified
+
+    url, root = file_server
+    sha = hashlib.sha256((root / "Miniforge3-x.sh").read_bytes()).hexdigest()
+    dest = tmp_path / "out" / "Miniforge3-x.sh"
+    fetch_verified(f"{url}/Miniforge3-x.sh", sha, dest)
+    (root / "Miniforge3-x.sh").unlink()  # upstream gone: the second fill must not need it
+    assert fetch_verified(f"{url}/Miniforge3-x.sh", sha, dest) == dest
