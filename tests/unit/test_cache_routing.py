@@ -89,3 +89,14 @@ def test_pip_is_told_to_trust_a_plain_http_cache_on_the_lan_and_only_the_cache()
     assert "trusted-host" not in channels.render_pip_conf(Settings.from_data({}), PLAN.index_url)
     https = plan_through_cache(PLAN, "https://cache.lab.example")
     assert "--trusted-host" not in https.install[0]
+
+
+def test_status_and_stop_of_a_cache_never_served_here_say_so(tmp_path):
+    from click.testing import CliRunner
+
+    from labtorch.cli import main
+
+    status = CliRunner().invoke(main, ["cache", "status", "--state-dir", str(tmp_path)])
+    stop = CliRunner().invoke(main, ["cache", "stop", "--state-dir", str(tmp_path)])
+    assert status.exit_code == 0 and "(never served here): stopped" in status.output
+    assert stop.exit_code == 0 and "no room cache running" in stop.output
