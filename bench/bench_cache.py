@@ -37,6 +37,16 @@ from labtorch.cache.nginx import CacheConfig  # noqa: E402
 from labtorch.lab import control, shaped  # noqa: E402
 
 
+LEFT: list[Path] = []
+
+
+def wipe_all() -> None:
+    for folder in LEFT:
+        if (folder / "lab.json").exists():
+            control.down(folder, wipe=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def provision(lab_dir: Path, env: dict[str, str]) -> tuple[float, int, str]:
     start = time.perf_counter()
     run = subprocess.run(
@@ -76,9 +86,8 @@ def one_run(hosts: int, with_cache: bool, rate: str, only: list[str] | None = No
             server.stop(cache_dir)
         if upstream:
             shaped.stop(upstream)
-        control.down(lab_dir, wipe=True)
-        shutil.rmtree(lab_dir, ignore_errors=True)
-        shutil.rmtree(cache_dir, ignore_errors=True)
+        control.down(lab_dir)  # every process ends now; the disks are wiped after the last run
+        LEFT.extend([lab_dir, cache_dir])  # (deleting GBs is not part of any measured figure)
 
 
 def load() -> str:
@@ -95,6 +104,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still take every lab down
 
     print(f"load before: {load()}", flush=True)
+    try:
+        measure(args)
+    finally:
+        wipe_all()
+
+
+def measure(args: argparse.Namespace) -> None:
     base = one_run(1, False, args.rate)
     print(f"baseline (1 host, no cache): {base['bytes'] / 2**20:.1f} MiB upstream, "
           f"{base['wall']:.0f} s, exit {base['code']}", flush=True)
