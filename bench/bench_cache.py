@@ -36,7 +36,6 @@ from labtorch.cache import server  # noqa: E402
 from labtorch.cache.nginx import CacheConfig  # noqa: E402
 from labtorch.lab import control, shaped  # noqa: E402
 
-
 LEFT: list[Path] = []
 
 
