@@ -78,6 +78,8 @@ def _cached(current: Host) -> tuple[Settings, SystemInfo]:
                 fix="set labtorch_os = 'linux' or 'windows' in the host's inventory data",
             )
         settings = Settings.from_data(data, host=current.name, home=system.home, os=os_name)
+        if settings.cache_url:
+            settings = _through_reachable_cache(current, settings)
         per_state[key] = (settings, system)
     return per_state[key]
 
@@ -93,6 +95,29 @@ def windows_not_ready(role: str) -> None:
         f"the {role} role has no Windows helper yet",
         host=host.name,
         fix="provision Windows PCs by hand for now, or leave them out with --limit",
+    )
+
+
+def _through_reachable_cache(current: Host, settings: Settings) -> Settings:
+    """The room cache must answer this host; else it fails alone (or, when the site opted in
+    with ``labtorch_cache_fallback``, fetches from upstream with a warning)."""
+    from dataclasses import replace
+
+    from labtorch.facts.cache import CacheReachable
+
+    if current.get_fact(CacheReachable, url=settings.cache_url):
+        return settings
+    if settings.cache_fallback:
+        logger.warning(
+            f"{current.print_prefix}the room cache {settings.cache_url} does not answer: "
+            "fetching from upstream (labtorch_cache_fallback)"
+        )
+        return replace(settings, cache_url=None)
+    raise LabtorchError(
+        f"the room cache {settings.cache_url} does not answer this host",
+        host=current.name,
+        fix="start it (`labtorch cache serve` on the cache host) and check this host reaches "
+        "its address; or set labtorch_cache_fallback = True to fetch from upstream meanwhile",
     )
 
 

@@ -27,6 +27,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from labtorch import compat
+from labtorch.cache.urls import cache_trusted_host, through_cache
 from labtorch.facts.conda import CondaInstall, CondaInstallAt
 from labtorch.roles import (
     MANAGED_MARK,
@@ -35,6 +36,9 @@ from labtorch.roles import (
     managed_file,
 )
 from labtorch.roles.settings import DEFAULTS, Settings
+
+#: conda's default channel_alias (what channel names expand to without a mirror).
+OFFICIAL_CHANNELS = "https://conda.anaconda.org"
 
 
 @cache
@@ -50,14 +54,22 @@ def templates() -> Environment:
 
 def pypi_index_url(settings: Settings) -> str:
     """The PyPI index pip uses in the env: the site's URL, else the mirror row's, else PyPI."""
-    if settings.policy.pypi_index_url:
-        return settings.policy.pypi_index_url
-    mirror = compat.load().mirrors.get(settings.policy.mirror)
-    return (mirror.pypi if mirror and mirror.pypi else None) or "https://pypi.org/simple"
+    url = settings.policy.pypi_index_url
+    if not url:
+        mirror = compat.load().mirrors.get(settings.policy.mirror)
+        url = (mirror.pypi if mirror and mirror.pypi else None) or "https://pypi.org/simple"
+    return through_cache(url, settings.cache_url) if settings.cache_url else url
 
 
 def conda_channel_url(settings: Settings) -> str | None:
     """Base URL of the conda channels: the site's, else the mirror row's (None for official)."""
+    url = _upstream_channel_url(settings)
+    if settings.cache_url:  # the room cache: conda's default channel_alias goes through it too
+        return through_cache(url or OFFICIAL_CHANNELS, settings.cache_url).rstrip("/")
+    return url
+
+
+def _upstream_channel_url(settings: Settings) -> str | None:
     if settings.conda_channel_url:
         return settings.conda_channel_url.rstrip("/")
     if settings.policy.mirror == "official":
@@ -96,6 +108,7 @@ def render_pip_conf(settings: Settings, torch_index: str) -> str:
             mark=MANAGED_MARK,
             index_url=pypi_index_url(settings),
             torch_index=without_password(torch_index),
+            trusted_host=cache_trusted_host(settings.cache_url),
         )
     )
 

@@ -24,6 +24,8 @@ from typing import Any
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
+from labtorch import compat
+from labtorch.cache.urls import through_cache
 from labtorch.errors import DataError, LabtorchError
 from labtorch.model import SitePolicy
 
@@ -63,6 +65,10 @@ DEFAULTS: dict[str, Any] = {
     "labtorch_pip_extra_args": (),
     "labtorch_min_free_mib": 8192,
     "labtorch_os": None,
+    # the room cache (docs/room-cache.md)
+    "labtorch_cache_url": None,
+    "labtorch_cache_fallback": False,
+    "labtorch_wheel_dir": None,
 }
 
 PREFIX_DIRS = {"miniforge": "miniforge3", "miniconda": "miniconda3"}
@@ -248,6 +254,9 @@ class Settings:
     pip_extra_args: tuple[str, ...]
     min_free_mib: int
     home: str
+    cache_url: str | None = None
+    cache_fallback: bool = False
+    wheel_dir: str | None = None
     host: str | None = None
     os: str = "linux"
     lock_file: str | None = None
@@ -282,7 +291,9 @@ class Settings:
         table = _installer_table()
         flavor = table["flavors"][self.conda_flavor]
         file = flavor["files"][self.os].format(version=self.conda_version, arch=arch or "x86_64")
-        base = self.installer_mirror or flavor["upstream"].format(version=self.conda_version)
+        base = self.installer_mirror or self._installer_directory(flavor)
+        if self.cache_url:  # the room cache fetches it from there, once for the room
+            base = through_cache(base, self.cache_url)
         sha = self.installer_sha256
         if sha is None:
             sha = next((r["sha256"] for r in table["installers"] if r["file"] == file), None)
@@ -303,6 +314,20 @@ class Settings:
         return Installer(
             self.conda_flavor, self.conda_version, file, f"{base.rstrip('/')}/{file}", sha
         )
+
+    def _installer_directory(self, flavor: Mapping[str, Any]) -> str:
+        """Where the installer comes from without ``labtorch_installer_mirror``.
+
+        The site mirror's installer directory for this flavor (data/mirrors.yaml: TUNA, BFSU,
+        ...), else the flavor's upstream. The file name and its pinned sha256 never change with
+        the directory.
+        """
+        if self.policy.mirror != "official":
+            row = compat.load().mirrors.get(self.policy.mirror)
+            directory = getattr(row, self.conda_flavor, None) if row else None
+            if directory:
+                return str(directory).format(version=self.conda_version)
+        return str(flavor["upstream"]).format(version=self.conda_version)
 
     @classmethod
     def from_data(
@@ -475,4 +500,13 @@ class Settings:
                                 "a path on the admin's machine, e.g. 'locks/room1.yaml'", host),
             lock_newer_is_drift=_flag(get("labtorch_lock_newer_is_drift"),
                                       "labtorch_lock_newer_is_drift", host),
+            cache_url=_url(get("labtorch_cache_url"), "labtorch_cache_url", host),
+            cache_fallback=_flag(get("labtorch_cache_fallback"), "labtorch_cache_fallback", host),
+            wheel_dir=_optional(
+                get("labtorch_wheel_dir"),
+                "labtorch_wheel_dir",
+                _SAFE_PATH,
+                "a folder on the controller holding .whl files, e.g. '/srv/wheels'",
+                host,
+            ),
         )

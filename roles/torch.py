@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 from pyinfra import host
 from pyinfra.api import StringCommand, deploy, operation
@@ -35,6 +35,9 @@ def pinned_packages(install: tuple[tuple[str, ...], ...]) -> dict[str, str]:
             if "==" in arg and not arg.startswith("-"):
                 name, _, version = arg.partition("==")
                 pins[canonicalize_name(name)] = version
+            elif " @ " in arg and arg.endswith(".whl"):  # a local wheel file (room cache)
+                wheel = parse_wheel_filename(arg.rsplit("/", 1)[-1])
+                pins[canonicalize_name(wheel[0])] = str(wheel[1])
     return pins
 
 

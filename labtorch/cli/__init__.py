@@ -31,12 +31,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from labtorch.cli import check, facts, lab, plan
+    from labtorch.cli import cache, check, facts, lab, plan
     from labtorch.cli.data import data
     from labtorch.cli.init import init
     from labtorch.cli.inventory import inventory
     from labtorch.cli.lock import lock
 
+    main.add_command(cache.cache)
     main.add_command(facts.facts)
     main.add_command(plan.plan)
     main.add_command(lab.lab)

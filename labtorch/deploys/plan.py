@@ -10,6 +10,7 @@ shows the table and pyinfra's list of pending changes, and nothing runs.
 
 from __future__ import annotations
 
+import os
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from pyinfra.api.host import Host
 from rich.console import Console
 from rich.table import Table
 
+from labtorch.cache.urls import plan_through_cache
+from labtorch.cache.wheels import local_wheels, plan_with_local_wheels
 from labtorch.errors import LabtorchError
 from labtorch.facts.gpu import NvidiaGpus
 from labtorch.model import GpuFacts, HostPlan
@@ -65,6 +68,10 @@ def plan_for(host: Host) -> HostPlan:
         else:  # the room lock (labtorch.room_lock) pins `latest`
             plan, _entry = plan_with_lock(facts, settings.policy, settings.lock_file,
                                           os=settings.os, host=host.name)
+        if settings.cache_url:  # the room cache (docs/room-cache.md): same plan, fetched there
+            plan = plan_through_cache(plan, settings.cache_url)
+        if settings.wheel_dir:  # the admin's own wheel files, served by the room cache
+            plan = with_local_wheels(host, plan, settings.wheel_dir, settings.cache_url)
     except Exception as err:
         error = err
         raise
@@ -75,6 +82,30 @@ def plan_for(host: Host) -> HostPlan:
         logger.warning(f"{host.print_prefix}{warning}")
     plans[host.name] = plan
     return plan
+
+
+def with_local_wheels(host: Host, plan: HostPlan, folder: str, cache_url: str | None) -> HostPlan:
+    """Use the wheel files of ``labtorch_wheel_dir`` that fit this host's plan (the others are
+    named, with why, and left alone)."""
+    if not cache_url:
+        raise LabtorchError(
+            f"labtorch_wheel_dir={folder!r} needs labtorch_cache_url (the cache serves the folder)",
+            host=host.name,
+            fix=f"run `labtorch cache serve --wheel-dir {folder}` and set labtorch_cache_url",
+        )
+    try:
+        names = os.listdir(folder)
+    except OSError as err:
+        raise LabtorchError(
+            f"labtorch_wheel_dir={folder!r} cannot be read on the controller: {err.strerror}",
+            host=host.name,
+            fix="point it at the folder of downloaded .whl files on this controller",
+        ) from None
+    used, rejected = local_wheels(plan, names)
+    for name, reason in rejected:
+        if "is not pinned by this host's plan" not in reason:
+            logger.warning(f"{host.print_prefix}local wheel {name} not used: {reason}")
+    return plan_with_local_wheels(plan, used, f"{cache_url.rstrip('/')}/local")
 
 
 def _record(host: Host, facts: GpuFacts, plan: HostPlan | None, error: Exception | None) -> None:

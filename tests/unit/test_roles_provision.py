@@ -372,3 +372,65 @@ def test_verify_timeout_that_is_not_a_number_is_a_labtorch_error_naming_the_sett
     data = {"labtorch_verify_timeout": "5 min"}
     with pytest.raises(LabtorchError, match=r"labtorch_verify_timeout='5 min'.*whole number"):
         run(verify.verify, {}, data, PLAN)
+
+
+@pytest.mark.parametrize(
+    ("mirror", "flavor", "directory"),
+    [
+        (
+            "tuna",
+            "miniforge",
+            "https://mirrors.tuna.tsinghua.edu.cn/github-release/conda-forge/miniforge/LatestRelease",
+        ),
+        ("tuna", "miniconda", "https://mirrors.tuna.tsinghua.edu.cn/anaconda/miniconda"),
+        ("bfsu", "miniconda", "https://mirrors.bfsu.edu.cn/anaconda/miniconda"),
+        (
+            "ustc",
+            "miniforge",
+            "https://mirrors.ustc.edu.cn/github-release/conda-forge/miniforge/LatestRelease",
+        ),
+    ],
+)
+def test_choosing_a_mirror_moves_the_installer_download_there_with_the_same_checksum(
+    mirror, flavor, directory
+):
+    pinned = {"labtorch_conda_flavor": flavor, "labtorch_installer_sha256": "b" * 64}
+    if flavor == "miniforge":
+        pinned.pop("labtorch_installer_sha256")
+    official = Settings.from_data(pinned, host="pc01").installer("x86_64")
+    mirrored = Settings.from_data({**pinned, "labtorch_mirror": mirror}, host="pc01")
+    installer = mirrored.installer("x86_64")
+    assert installer.url == f"{directory}/{official.file}"
+    assert installer.sha256 == official.sha256 and installer.file == official.file
+    assert not official.url.startswith(directory)
+
+
+def test_a_mirror_without_the_installer_keeps_the_upstream_download():
+    # BFSU carries Miniconda but no Miniforge (data/mirrors.yaml)
+    installer = Settings.from_data({"labtorch_mirror": "bfsu"}, host="pc01").installer("x86_64")
+    assert installer.url.startswith("https://github.com/conda-forge/miniforge/releases/download/")
+    assert installer.sha256 == SHA
+
+
+def test_the_sites_own_installer_mirror_wins_over_the_mirror_row():
+    data = {"labtorch_mirror": "tuna", "labtorch_installer_mirror": "https://files.lab.example/"}
+    installer = Settings.from_data(data, host="pc01").installer("x86_64")
+    assert installer.url == "https://files.lab.example/Miniforge3-25.3.0-3-Linux-x86_64.sh"
+
+
+def test_windows_pc_with_tuna_downloads_the_exe_from_tuna_with_its_pinned_checksum():
+    settings = Settings.from_data({"labtorch_mirror": "tuna"}, host="pc31", os="windows")
+    installer = settings.installer("x86_64")
+    assert installer.url.startswith("https://mirrors.tuna.tsinghua.edu.cn/github-release/")
+    assert installer.file == "Miniforge3-25.3.0-3-Windows-x86_64.exe"
+    assert installer.sha256.startswith("b48cd984")
+
+
+def test_deploy_with_tuna_downloads_the_installer_from_tuna_and_verifies_the_pinned_sha256():
+    commands, failed = run(conda.conda, {}, {"labtorch_mirror": "tuna"})
+    done = changes(commands)
+    tuna = "https://mirrors.tuna.tsinghua.edu.cn/github-release/conda-forge/miniforge/LatestRelease"
+    assert not failed
+    assert any(f"{tuna}/Miniforge3-25.3.0-3-Linux-x86_64.sh" in c for c in done)
+    assert not any("github.com" in c for c in done)
+    assert any(SHA in c and "sha256sum" in c for c in done)
