@@ -154,7 +154,9 @@ def may_be_noise(cut_word: str) -> bool:
 
 
 def mobile_m_dropped(compact: str) -> str | None:
-    """ "gtx1060m" -> "gtx1060": laptops of the 10-series and later dropped the "M" suffix."""
-    if len(compact) > 2 and compact.endswith("m") and compact[-2].isdigit():
-        return compact[:-1]
-    return None
+    """ "gtx1060m" -> "gtx1060": from the 10-series on, laptop GPUs carry no "M" suffix.
+
+    Only four-digit model numbers: a "GT 710M" is another chip than the GT 710.
+    """
+    match = re.fullmatch(r"(\D*\d{4})m", compact)
+    return match.group(1) if match else None

@@ -38,7 +38,6 @@ import yaml
 from labtorch.errors import DataError, LabtorchError
 from labtorch.gpu_names import (
     GpuName,
-    has_series,
     may_be_noise,
     mobile_m_dropped,
     read_name,
@@ -216,13 +215,14 @@ class GpuTable:
             return self._prefix_rows(read), "cut by nvidia-smi: every GPU whose name starts so"
         if read.compact in self._by_compact:
             return self._by_compact[read.compact], "by name"
-        if not has_series(read.compact) and read.compact in self._by_number:
-            return self._by_number[read.compact], "by model number (no RTX/GTX/GT/GTS written)"
+        number = without_series(read.compact)
+        if number in self._by_number:
+            if number == read.compact:
+                return self._by_number[number], "by model number (no RTX/GTX/GT/GTS written)"
+            return self._by_number[number], "by model number (another series word written)"
         dropped = mobile_m_dropped(read.compact)
         if dropped is not None:
-            rows = self._by_compact.get(dropped) or (
-                [] if has_series(dropped) else self._by_number.get(dropped, [])
-            )
+            rows = self._by_compact.get(dropped) or self._by_number.get(without_series(dropped), [])
             if rows:
                 return rows, "as the laptop GPU without the 'M' suffix"
         return [], ""

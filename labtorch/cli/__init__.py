@@ -30,10 +30,12 @@ def main() -> None:
 
 def _register() -> None:
     from labtorch.cli import check, facts, lab, plan
+    from labtorch.cli.gpus import gpus
     from labtorch.cli.inventory import inventory
 
     main.add_command(facts.facts)
     main.add_command(plan.plan)
+    main.add_command(gpus)
     main.add_command(lab.lab)
     main.add_command(inventory)
     for command in check.COMMANDS:
