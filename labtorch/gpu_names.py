@@ -55,8 +55,11 @@ SERIES = ("rtx", "gtx", "gts", "gt")
 """Series words a model number may be written without ("3080" for "RTX 3080")."""
 
 # Written joined to the model: "nvidiartx3080", "geforcegtx1080", "GPU3080", "rtx3060laptop".
-_JOINED_PREFIXES = ("nvidia", "geforce", "quadro", "tesla", "gpu")
-_JOINED_SUFFIXES = ("laptopgpu", "laptop", "mobile", "notebook", "maxqdesign", "maxq", "gpu")
+_JOINED_PREFIXES = ("nvidia", "geforce", "quadro", "tesla", "grid", "gpu")
+_JOINED_SUFFIXES = (
+    "laptopgpu", "laptop", "mobile", "notebook", "maxqdesign", "maxq",
+    *sorted(NOISE_WORDS, key=len, reverse=True),
+)
 _NOTE_RE = re.compile(r"\s+\(|[,;\[|]|\s+-\s+|\s+/\s+")
 
 
@@ -117,18 +120,21 @@ def _strip_joined(compact: str, *, truncated: bool) -> tuple[str, set[str]]:
                 if prefix in BRANDS:
                     brands.add(prefix)
                 stripped = True
-    if not truncated:  # a cut name may end in the first letters of a real model word
+    stripped = not truncated  # a cut name may end in the first letters of a real model word
+    while stripped:
+        stripped = False
         for suffix in _JOINED_SUFFIXES:
             if compact.endswith(suffix) and len(compact) > len(suffix):
                 compact = compact[: -len(suffix)]
-                break
+                stripped = True
     return compact, brands
 
 
 def without_series(compact: str) -> str:
-    """The compact key without its leading series word: "rtx5070ti" -> "5070ti"."""
+    """The compact key without its leading series word: "rtx5070ti" -> "5070ti",
+    "rtxa6000" -> "a6000"."""
     for series in SERIES:
-        if compact.startswith(series) and compact[len(series):][:1].isdigit():
+        if compact.startswith(series) and any(c.isdigit() for c in compact[len(series):]):
             return compact[len(series):]
     return compact
 
