@@ -101,10 +101,10 @@ def _print(match: GpuMatch, planned: NamePlans | None) -> None:
     if not console.is_terminal:
         console = Console(highlight=False, soft_wrap=False, width=160)
     if match.status == "unknown":
-        console.print(f"no match: {match.message}", markup=False)
+        console.print(f"no match: {match.message}", markup=False, soft_wrap=True)
         return
     console.print(f"{match.query!r}: {len(match.candidates)} candidate(s), found {match.how}",
-                  markup=False)
+                  markup=False, soft_wrap=True)
     gets = _plans_by_cc(match, planned)
     table = Table("GPU", "CC", "architecture", "kind", "source")
     if planned is not None:
@@ -125,4 +125,4 @@ def _print(match: GpuMatch, planned: NamePlans | None) -> None:
     else:
         assert planned.refusal is not None
         verdict = f"refused: {planned.refusal.line()}"
-    console.print(verdict, markup=False)
+    console.print(verdict, markup=False, soft_wrap=True)

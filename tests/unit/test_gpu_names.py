@@ -206,3 +206,48 @@ def test_plan_host_says_why_when_the_candidates_plans_differ() -> None:
     assert plan.variant == "cpu"
     assert any("and the plans differ; pass --compute-capability 7.5" in w
                for w in plan.warnings + plan.reasons)
+
+
+# --- labtorch gpus search ------------------------------------------------------------------------
+
+
+def search(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["gpus", "search", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_search_json_lists_candidates_with_source_and_each_plan() -> None:
+    code, out, _ = search("GT 730", "--driver", "470.82.01", "--os", "linux", "--format", "json")
+    assert code == 0
+    found = json.loads(out)
+    assert found["status"] == "ambiguous" and found["how"] == "by name"
+    assert [(c["compute_capability"], c["plan"]) for c in found["candidates"]] == [
+        ("2.1", "torch 2.14.0 cpu"), ("3.5", "torch 2.14.0 cpu")]
+    assert all(c["source"].startswith("xj ") for c in found["candidates"])
+    assert found["answer"]["variant"] == "cpu" and found["refusal"] is None
+
+
+def test_search_table_shows_each_candidate_row() -> None:
+    code, out, _ = search("NVIDIA GeForce RTX 2080 ...")
+    assert code == 0
+    assert "3 candidate(s), found cut by nvidia-smi" in out
+    for name in ("GeForce RTX 2080 ", "GeForce RTX 2080 SUPER", "GeForce RTX 2080 Ti"):
+        assert name in out
+    assert "compute capability 7.5" in out
+
+
+def test_search_for_a_name_matching_nothing_exits_1_saying_so() -> None:
+    code, out, _ = search("Radeon RX 7900 XTX")
+    assert code == 1
+    assert "no match: 'Radeon RX 7900 XTX' is not an NVIDIA GPU" in out
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (("T4", "--driver", "550.54.14"), "--driver and --os go together"),
+    (("T4", "--format", "yaml"), "--format 'yaml' is not one of table, json"),
+    (("T4", "--driver", "5x5", "--os", "linux"), "--driver '5x5' is not a driver version"),
+])
+def test_search_bad_options_exit_2_with_one_line(args: tuple[str, ...], line: str) -> None:
+    code, out, err = search(*args)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and line in err
