@@ -22,7 +22,8 @@ import re
 
 import pytest
 
-from labtorch.gpu_plans import plan_by_candidates, plan_key
+from labtorch.errors import LabtorchError
+from labtorch.gpu_plans import NamePlans, plan_by_candidates, plan_key
 from labtorch.gpus import GpuRow, default_table
 from labtorch.model import Gpu, GpuFacts, SitePolicy
 from labtorch.planner import plan_host
@@ -62,11 +63,11 @@ def _own_plan_key(row: GpuRow, os_name: str, driver: str) -> tuple[object, ...] 
                      gpus=(Gpu(row.name, compute_capability=row.compute_capability),))
     try:
         return plan_key(plan_host(facts, SitePolicy()))
-    except Exception as err:  # the planner's own refusal (a GPU newer than the policy)
+    except LabtorchError as err:  # the planner's own refusal (a GPU newer than the policy)
         return f"error: {err}"
 
 
-def _resolve(name: str, os_name: str, driver: str):  # type: ignore[no-untyped-def]
+def _resolve(name: str, os_name: str, driver: str) -> NamePlans:
     facts = GpuFacts(os=os_name, driver_version=driver,  # type: ignore[arg-type]
                      gpus=(Gpu(name),))
     return plan_by_candidates(facts, SitePolicy())
