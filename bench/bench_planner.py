@@ -6,8 +6,11 @@ and light-the-torch do (the newest CUDA variant whose driver floor the driver me
 looking at the GPU). Besides the speed ratio it prints how many of the baseline's picks carry
 no kernels for the host's GPU: the failure the planner exists to prevent.
 
-It also plans the same hosts as rooms of 80 with ``plan_group`` (the newest torch every GPU
-host of a room can run; a host that cannot be planned lands in the room's errors).
+It also plans the same hosts from their GPU names alone, written lower case without spaces
+(the path of an R470 driver that prints no compute capability: the name matcher, and for a
+name that fits several GPUs one plan per candidate), and as rooms of 80 with ``plan_group``
+(the newest torch every GPU host of a room can run; a host that cannot be planned lands in the
+room's errors).
 
     python bench/bench_planner.py [--hosts 10000] [--seed 7]
 """
@@ -15,12 +18,13 @@ host of a room can run; a host that cannot be planned lands in the room's errors
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from collections.abc import Sequence
 
 from labtorch.compat import Compat, ComputeCapability, DriverVersion, load
-from labtorch.gpus import all_gpus
+from labtorch.gpus import all_gpus, default_table
 from labtorch.model import Gpu, GpuFacts, SitePolicy
 from labtorch.planner import plan_group, plan_host
 
@@ -94,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                               lambda h: driver_only_pick(h, data))
     planner_s, plans = timed("labtorch planner", hosts, lambda h: plan_host(h, policy))
     print(f"{'speed ratio planner / baseline':<34} {baseline_s / planner_s:>10.3f}")
+    by_name = [dataclasses.replace(h, gpus=tuple(
+        Gpu((g.name or "").lower().replace(" ", "")) for g in h.gpus)) for h in hosts]
+    default_table().clear_cache()
+    named_s, _ = timed("labtorch planner, GPUs by name", by_name, lambda h: plan_host(h, policy))
+    print(f"{'speed ratio by name / baseline':<34} {baseline_s / named_s:>10.3f}")
     rooms = [{f"pc{i:05d}": h for i, h in enumerate(hosts[start:start + ROOM], start)}
              for start in range(0, len(hosts), ROOM)]
     group_s, groups = timed(f"labtorch plan_group (rooms of {ROOM})", rooms,
