@@ -198,10 +198,10 @@ class GpuTable:
                 f"nvidia-smi printed the placeholder {name!r}: the driver is older than the GPU",
                 "update the NVIDIA driver, or " + _FIX,
             )
-        if set(read.key.split()) & _OTHER_VENDORS:
+        noted = without_note(name)
+        if set(read_name(noted).key.split()) & _OTHER_VENDORS:  # a note may say "Intel box"
             return _unknown(name, f"{name!r} is not an NVIDIA GPU", "labtorch plans CUDA only")
         rows, how = self._ranked(read)
-        noted = without_note(name)
         if not rows and noted != name:
             rows, how = self._ranked(read_name(noted))
             how = f"{how}, after dropping the note {name[len(noted):].strip()!r}"

@@ -66,6 +66,7 @@ def plan_cli(*args: str) -> tuple[int, str, str]:
     ("Quadro P2000 - spare card", "6.1", "Quadro P2000"),
     ("Tesla T4 [vGPU passthrough]", "7.5", "Tesla T4"),
     ("RTX 4060 | lab 2", "8.9", "GeForce RTX 4060"),
+    ("GTX 1660 SUPER (the Intel box by the door)", "7.5", "GeForce GTX 1660 SUPER"),
     # GPUs that were absent from the table
     ("GeForce 9400 GT", "1.1", "GeForce 9400 GT"),
     ("GeForce GT 240", "1.2", "GeForce GT 240"),
