@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from labtorch.compat import Compat
 from labtorch.errors import LabtorchError
 from labtorch.gpus import GpuCandidate, GpuMatch, lookup
-from labtorch.model import GpuFacts, HostPlan, SitePolicy
+from labtorch.model import Gpu, GpuFacts, HostPlan, SitePolicy
 
 MAX_COMBINATIONS = 64
 """More candidate combinations than this (several ambiguous GPUs in one host) are not tried."""
@@ -71,8 +71,7 @@ def plan_by_candidates(facts: GpuFacts, policy: SitePolicy, *, os: str | None = 
             continue
         found = match(gpu.name)
         if found.status == "exact" and found.compute_capability:
-            gpus[index] = replace(gpu, compute_capability=found.compute_capability,
-                                  compute_capability_source="table")
+            gpus[index] = _with_cc(gpu, found.compute_capability)
         elif found.status == "ambiguous":
             ambiguous.append((index, found))
         else:
@@ -86,10 +85,9 @@ def plan_by_candidates(facts: GpuFacts, policy: SitePolicy, *, os: str | None = 
     plans: list[HostPlan | LabtorchError] = []
     for ccs in combinations:
         for (index, _), cc in zip(ambiguous, ccs, strict=True):
-            gpus[index] = replace(gpus[index], compute_capability=cc,
-                                  compute_capability_source="table")
+            gpus[index] = _with_cc(gpus[index], cc)
         try:
-            plan: HostPlan | LabtorchError = plan_host(replace(facts, gpus=tuple(gpus)), policy,
+            plan: HostPlan | LabtorchError = plan_host(_with_gpus(facts, tuple(gpus)), policy,
                                                        os=os, host=host, arch=arch, data=data)
         except LabtorchError as err:
             plan = err
@@ -103,6 +101,17 @@ def plan_by_candidates(facts: GpuFacts, policy: SitePolicy, *, os: str | None = 
     considered = tuple(_considered(found) for _, found in ambiguous)
     reasons = (*considered, *first.reasons) if considered else first.reasons
     return NamePlans(replace(first, reasons=reasons), None, tuple(outcomes))
+
+
+def _with_cc(gpu: Gpu, cc: str) -> Gpu:
+    """``gpu`` with a CC from the table (direct construction: ``replace`` is slow per host)."""
+    return Gpu(gpu.name, gpu.memory_mib, cc, "table", gpu.mig_enabled, gpu.name_truncated)
+
+
+def _with_gpus(facts: GpuFacts, gpus: tuple[Gpu, ...]) -> GpuFacts:
+    return GpuFacts(facts.os, facts.driver_version, facts.cuda_version, gpus, facts.error,
+                    facts.error_detail, facts.format, facts.gpu_count,
+                    facts.gpu_count_is_lower_bound)
 
 
 def _outcome(ccs: tuple[str, ...], plan: HostPlan | LabtorchError) -> Outcome:

@@ -252,3 +252,12 @@ def test_search_bad_options_exit_2_with_one_line(args: tuple[str, ...], line: st
     code, out, err = search(*args)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and line in err
+
+
+@pytest.mark.parametrize("module", ["labtorch.gpu_names", "labtorch.gpu_plans"])
+def test_module_examples_hold(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
