@@ -22,6 +22,9 @@ The rules, in order:
    Even ``cpu`` plans install from the PyTorch CPU index: plain PyPI torch is never planned.
 5. A GPU newer than every release the policy allows is an error (the policy must change), not a
    ``cpu`` plan.
+6. A GPU without a CC is looked up by name; a name that fits several GPUs is planned once per
+   candidate CC and gets that plan when every candidate gets the same one, else the ``cpu``
+   plan saying which ``--compute-capability`` to give (``labtorch.gpu_plans``).
 
 Pure lookups are memoized per process (``functools.lru_cache``): the packaged data never
 changes while it runs, and a room repeats a handful of (GPU, driver) pairs.
