@@ -139,11 +139,6 @@ def without_series(compact: str) -> str:
     return compact
 
 
-def has_series(compact: str) -> bool:
-    """Whether a compact key starts with a series word followed by the model number."""
-    return without_series(compact) != compact
-
-
 def without_note(name: str) -> str:
     """The name before a trailing note: "(...)", ", ...", "; ...", " - ...", "[...]", " | ...".
 
