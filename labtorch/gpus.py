@@ -22,6 +22,7 @@ same shape whose rows are added to (or, by name, replace) the packaged ones.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import functools
 import os
@@ -35,6 +36,14 @@ from typing import Any, Literal
 import yaml
 
 from labtorch.errors import DataError, LabtorchError
+from labtorch.gpu_names import (
+    GpuName,
+    may_be_noise,
+    mobile_m_dropped,
+    read_name,
+    without_note,
+    without_series,
+)
 
 GpuKind = Literal["desktop", "laptop", "workstation", "datacenter", "embedded"]
 MatchStatus = Literal["exact", "ambiguous", "unknown"]
@@ -57,11 +66,13 @@ _FIX = (
 
 @dataclass(frozen=True)
 class GpuCandidate:
-    """One GPU a name can stand for: its canonical name, CC ("8.6") and architecture."""
+    """One GPU a name can stand for: canonical name, CC ("8.6"), architecture, kind, source."""
 
     name: str
     compute_capability: str
     architecture: str
+    kind: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,7 @@ class GpuMatch:
     compute_capability: str | None
     candidates: tuple[GpuCandidate, ...]
     message: str
+    how: str = ""  # how the candidates were found: "by name", "cut by nvidia-smi: ...", ...
 
 
 @dataclass(frozen=True)
@@ -101,38 +113,13 @@ class GpuRow:
         return f"{self.name} ({self.variant})" if self.variant else self.name
 
     def candidate(self) -> GpuCandidate:
-        return GpuCandidate(self.display_name, self.compute_capability, self.architecture)
+        return GpuCandidate(
+            self.display_name, self.compute_capability, self.architecture, self.kind, self.source
+        )
 
 
-# ---------------------------------------------------------------------------- name normalizing
+# ---------------------------------------------------------------------------- the table
 
-_BRANDS = frozenset(("geforce", "quadro", "tesla", "grid"))
-_NOISE_WORDS = frozenset(
-    (
-        "nvidia",
-        "pcie",
-        "pci",
-        "nvl",
-        "dgxs",
-        "fhhl",
-        "generation",
-        "edition",
-        "workstation",
-        "server",
-        "gpu",
-        "nvgpu",
-        "oem",
-        "lhr",
-    )
-)
-_NOISE_RE = re.compile(
-    r"^(?:\d+(?:\.\d+)?(?:gb|gib|mb|g)|sxm\d*|hbm\d*e?|g?ddr\d+x?"  # memory, form factor
-    r"|\d+[abcq])$"  # vGPU profile: "NVIDIA A10-24Q", "GRID T4-16C"
-)
-_LAPTOP_RE = re.compile(
-    r"(?:\bwith\s+)?\bmax-?\s?q\b(?:\s+design)?|\blaptop(?:\s+gpu)?\b|\bmobile\b|\bnotebook\b"
-)
-_SERIES = frozenset(("rtx", "gtx", "gt", "gts"))
 _PLACEHOLDERS = frozenset(("graphics device",))
 _OTHER_VENDORS = frozenset(
     (
@@ -151,137 +138,123 @@ _OTHER_VENDORS = frozenset(
         "aspeed",
     )
 )
-
-
-@dataclass(frozen=True)
-class _Name:
-    """A GPU name reduced to what identifies it."""
-
-    key: str  # lowercase words without vendor, memory, form factor or laptop markers
-    brands: frozenset[str]  # "geforce", "quadro", "tesla", "grid" when the name said so
-    truncated: bool  # the name ended in "..." (nvidia-smi's table cuts long names)
-    partial: bool  # truncated inside the last word of ``key``
-
-
-def _normalize(name: str) -> _Name:
-    """Reduce a GPU name to a key; spelling, vendor words and memory/form suffixes do not count.
-
-    >>> _normalize("Tesla V100-SXM2-16GB").key
-    'v100'
-    >>> _normalize("NVIDIA GeForce RTX 5070Ti Laptop GPU").key
-    'rtx 5070 ti'
-    >>> n = _normalize("GeForce GTX 108...")
-    >>> (n.key, n.truncated, n.partial)
-    ('gtx 108', True, True)
-    """
-    text = name.strip()
-    truncated = text.endswith(("...", "…"))
-    if truncated:
-        text = text.removesuffix("...").removesuffix("…")
-    ends_inside_word = truncated and bool(text) and text[-1].isalnum()
-    text = text.lower()
-    for mark in ("(r)", "(tm)", "®", "™"):
-        text = text.replace(mark, " ")
-    text = _LAPTOP_RE.sub(" ", text)
-    text = re.sub(r"(\d)\s+(gb|gib|mb)\b", r"\1\2", text)  # "12 GB" -> "12gb"
-    text = re.sub(r"(\d)(ti|super)\b", r"\1 \2", text)  # "1050Ti" -> "1050 ti"
-    words = [w for w in re.split(r"[\s\-_/(),]+", text) if w]
-    last = len(words) - 1
-    kept: list[str] = []
-    partial = False
-    for i, word in enumerate(words):
-        if word in _NOISE_WORDS or _NOISE_RE.match(word) or word in _BRANDS:
-            continue
-        kept.append(word)
-        partial = ends_inside_word and i == last
-    return _Name(" ".join(kept), frozenset(w for w in words if w in _BRANDS), truncated, partial)
-
-
-def _may_be_noise(cut_word: str) -> bool:
-    """Whether a word cut by nvidia-smi may be the start of a word that ``_normalize`` drops."""
-    words = _NOISE_WORDS | {"laptop", "mobile", "notebook", "with", "max", "design", "sxm", "hbm"}
-    return any(w.startswith(cut_word) for w in words) or bool(re.match(r"^\d", cut_word))
-
-
-def _number(key: str) -> str:
-    """The key without its leading series word: "rtx 5070 ti" -> "5070 ti"."""
-    first, _, rest = key.partition(" ")
-    return rest if first in _SERIES and rest else key
-
-
-# ---------------------------------------------------------------------------- the table
+_Index = dict[str, list[GpuRow]]
 
 
 class GpuTable:
-    """Validated GPU rows, indexed by normalized name. Build it with ``load_table``."""
+    """Validated GPU rows, indexed by normalized name once. Build it with ``load_table``.
+
+    ``lookup`` ranks what a name can be, best first, and stops at the first rank that finds
+    rows: the name as written; the model number without its series word ("3080"); a laptop
+    name with the old "M" suffix ("GTX 1060M"); a cut name's prefix; then the same without a
+    trailing note ("GTX 1080 (room 3)"). Answers are cached per name.
+    """
 
     def __init__(self, rows: Iterable[GpuRow], architectures: Mapping[str, str]) -> None:
         self.rows: tuple[GpuRow, ...] = tuple(rows)
         self.architectures: dict[str, str] = dict(architectures)
-        self._by_key: dict[str, list[GpuRow]] = {}
-        self._by_number: dict[str, list[GpuRow]] = {}  # keys without "rtx"/"gtx"/"gt"/"gts"
+        self._by_key: _Index = {}  # word keys: "rtx 3080 ti"
+        self._by_compact: _Index = {}  # compact keys: "rtx3080ti"
+        self._by_number: _Index = {}  # compact keys without the series word: "3080ti"
         self._brands: dict[GpuRow, frozenset[str]] = {}
         for row in self.rows:
             brands: set[str] = set()
             for spelled in (row.name, *row.aliases):
-                norm = _normalize(spelled)
-                brands |= norm.brands
-                for index, key in ((self._by_key, norm.key), (self._by_number, _number(norm.key))):
+                name = read_name(spelled)
+                brands |= name.brands
+                for index, key in (
+                    (self._by_key, name.key),
+                    (self._by_compact, name.compact),
+                    (self._by_number, without_series(name.compact)),
+                ):
                     rows_for_key = index.setdefault(key, [])
                     if row not in rows_for_key:
                         rows_for_key.append(row)
             self._brands[row] = frozenset(brands)
+        self._sorted_keys = sorted(self._by_key)
+        self._sorted_compact = sorted(self._by_compact)
+        self._answers: dict[str, GpuMatch] = {}
 
     def lookup(self, name: str) -> GpuMatch:
         """Match one GPU name as nvidia-smi, NVML, WMI or an admin spells it. See ``lookup``."""
-        norm = _normalize(name)
-        words = set(norm.key.split())
-        if not norm.key and not norm.truncated:
+        answer = self._answers.get(name)
+        if answer is None:
+            answer = self._lookup(name)
+            if len(self._answers) < 4096:
+                self._answers[name] = answer
+        return answer
+
+    def clear_cache(self) -> None:
+        """Forget the cached answers (benchmarks measure the matcher itself)."""
+        self._answers.clear()
+
+    def _lookup(self, name: str) -> GpuMatch:
+        read = read_name(name)
+        if not read.key and not read.truncated:
             return _unknown(name, f"{name!r} is not a GPU name", _FIX)
-        if norm.key in _PLACEHOLDERS:
+        if read.key in _PLACEHOLDERS:
             return _unknown(
                 name,
                 f"nvidia-smi printed the placeholder {name!r}: the driver is older than the GPU",
                 "update the NVIDIA driver, or " + _FIX,
             )
-        if words & _OTHER_VENDORS:
+        noted = without_note(name)
+        if set(read_name(noted).key.split()) & _OTHER_VENDORS:  # a note may say "Intel box"
             return _unknown(name, f"{name!r} is not an NVIDIA GPU", "labtorch plans CUDA only")
-        if norm.truncated:
-            rows = self._prefix_rows(norm)
-        elif norm.key in self._by_key:
-            rows = self._by_key[norm.key]
-        else:  # "5070 Ti" or "1080" without the series word
-            rows = self._by_number.get(norm.key, []) if _number(norm.key) == norm.key else []
-        if norm.brands:
-            same_brand = [r for r in rows if self._brands[r] & norm.brands]
-            rows = same_brand or rows
+        rows, how = self._ranked(read)
+        if not rows and noted != name:
+            rows, how = self._ranked(read_name(noted))
+            how = f"{how}, after dropping the note {name[len(noted):].strip()!r}"
         if not rows:
-            return self._not_found(name, norm)
-        return _answer(name, norm, rows)
+            return self._not_found(name, read)
+        brands = read.brands or read_name(noted).brands
+        if brands:
+            same_brand = [r for r in rows if self._brands[r] & brands]
+            rows = same_brand or rows
+        return _answer(name, read, rows, how)
 
-    def _prefix_rows(self, norm: _Name) -> list[GpuRow]:
+    def _ranked(self, read: GpuName) -> tuple[list[GpuRow], str]:
+        """The rows of the first rank that finds any, and how they were found."""
+        if read.truncated:
+            return self._prefix_rows(read), "cut by nvidia-smi: every GPU whose name starts so"
+        if read.compact in self._by_compact:
+            return self._by_compact[read.compact], "by name"
+        number = without_series(read.compact)
+        if number in self._by_number:
+            if number == read.compact:
+                return self._by_number[number], "by model number (no RTX/GTX/GT/GTS written)"
+            return self._by_number[number], "by model number (another series word written)"
+        dropped = mobile_m_dropped(read.compact)
+        if dropped is not None:
+            rows = self._by_compact.get(dropped) or self._by_number.get(without_series(dropped), [])
+            if rows:
+                return rows, "as the laptop GPU without the 'M' suffix"
+        return [], ""
+
+    def _prefix_rows(self, read: GpuName) -> list[GpuRow]:
         """Rows a cut name can be: its last word may be cut too, or be a dropped suffix."""
-        prefix = norm.key
-        rows = self._rows_starting(prefix, whole_words=not norm.partial)
+        prefix = read.key
+        rows = self._rows_starting(prefix, whole_words=not read.partial)
         head, _, cut_word = prefix.rpartition(" ")
-        if not rows and norm.partial and _may_be_noise(cut_word):  # "Gene...", "Lap...", "4..."
+        if not rows and read.partial and may_be_noise(cut_word):  # "Gene...", "Lap...", "4..."
             rows = self._rows_starting(head, whole_words=True)
+        if not rows and read.compact:  # written joined: "nvidiartx30..."
+            rows = _starting(self._sorted_compact, self._by_compact, read.compact)
         return rows
 
     def _rows_starting(self, prefix: str, *, whole_words: bool) -> list[GpuRow]:
         """Rows with a name or alias that starts with ``prefix`` (at a word end if whole_words)."""
-        start = prefix + " " if whole_words and prefix else prefix
-        found: dict[GpuRow, None] = {}
-        for key, rows in self._by_key.items():
-            if key == prefix or key.startswith(start):
-                found.update(dict.fromkeys(rows))
+        if not whole_words or not prefix:
+            return _starting(self._sorted_keys, self._by_key, prefix)
+        found = dict.fromkeys(self._by_key.get(prefix, []))
+        found.update(dict.fromkeys(_starting(self._sorted_keys, self._by_key, prefix + " ")))
         return list(found)
 
-    def _not_found(self, name: str, norm: _Name) -> GpuMatch:
-        near = difflib.get_close_matches(norm.key, list(self._by_key), n=3, cutoff=0.8)
-        names = _unique(r.display_name for key in near for r in self._by_key[key])
+    def _not_found(self, name: str, read: GpuName) -> GpuMatch:
+        near = difflib.get_close_matches(read.compact, self._sorted_compact, n=3, cutoff=0.8)
+        names = _unique(r.display_name for key in near for r in self._by_compact[key])
         hint = f" (close: {_join(names, 'or')})" if names else ""
-        what = "was cut short by nvidia-smi and matches no GPU" if norm.truncated else "is not"
+        what = "was cut short by nvidia-smi and matches no GPU" if read.truncated else "is not"
         return _unknown(
             name,
             f"{name!r} {what} in the GPU table{hint}",
@@ -289,11 +262,22 @@ class GpuTable:
         )
 
 
-def _answer(query: str, norm: _Name, rows: list[GpuRow]) -> GpuMatch:
+def _starting(sorted_keys: list[str], index: _Index, prefix: str) -> list[GpuRow]:
+    """Rows of every key in ``sorted_keys`` that starts with ``prefix`` (binary search)."""
+    found: dict[GpuRow, None] = {}
+    for position in range(bisect.bisect_left(sorted_keys, prefix), len(sorted_keys)):
+        key = sorted_keys[position]
+        if not key.startswith(prefix):
+            break
+        found.update(dict.fromkeys(index[key]))
+    return list(found)
+
+
+def _answer(query: str, read: GpuName, rows: list[GpuRow], how: str) -> GpuMatch:
     rows = sorted(rows, key=lambda r: (_cc_tuple(r.compute_capability), r.display_name))
     candidates = tuple(r.candidate() for r in rows)
     ccs = _unique(r.compute_capability for r in rows)
-    cut = "was cut short by nvidia-smi and " if norm.truncated else ""
+    cut = "was cut short by nvidia-smi and " if read.truncated else ""
     if len(ccs) > 1:
         if len(rows) <= 6:
             options = _join([_with_cc(r) for r in rows], "or")
@@ -305,13 +289,13 @@ def _answer(query: str, norm: _Name, rows: list[GpuRow]) -> GpuMatch:
                 f"{ccs[0]} to {ccs[-1]} (e.g. {examples})"
             )
         fix = (
-            f"pass --compute-capability with the right one of {', '.join(ccs)}"
+            "pass " + " or ".join(f"--compute-capability {cc}" for cc in ccs)
             if len(ccs) <= 4
             else "pass --compute-capability X.Y"
         )
-        if norm.truncated:
+        if read.truncated:
             fix = f"run nvidia-smi --query-gpu=name --format=csv for the full name, or {fix}"
-        return GpuMatch(query, "ambiguous", None, candidates, f"{what}; {fix}")
+        return GpuMatch(query, "ambiguous", None, candidates, f"{what}; {fix}", how)
     cc = ccs[0]
     if len(rows) == 1:
         row = rows[0]
@@ -322,7 +306,7 @@ def _answer(query: str, norm: _Name, rows: list[GpuRow]) -> GpuMatch:
     remarks = [r.note for r in rows if r.note]
     remarks += [f"{r.display_name}: UNCONFIRMED in data/gpus.yaml" for r in rows if r.unconfirmed]
     message = "; ".join([what, *_unique(remarks)])
-    return GpuMatch(query, "exact", cc, candidates, message)
+    return GpuMatch(query, "exact", cc, candidates, message, how)
 
 
 def _with_cc(row: GpuRow) -> str:
@@ -332,7 +316,7 @@ def _with_cc(row: GpuRow) -> str:
 
 
 def _unknown(query: str, what: str, fix: str) -> GpuMatch:
-    return GpuMatch(query, "unknown", None, (), f"{what}; {fix}")
+    return GpuMatch(query, "unknown", None, (), f"{what}; {fix}", "")
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -469,7 +453,7 @@ def _row(
             fix=f"use only {', '.join(sorted(_ROW_KEYS))}",
         )
     name, cc, kind = raw.get("name"), raw.get("cc"), raw.get("kind", family["kind"])
-    if not isinstance(name, str) or not _normalize(name).key:
+    if not isinstance(name, str) or not read_name(name).key:
         raise DataError(f"{where}: 'name' must be a GPU name", fix="add name: <product name>")
     if isinstance(cc, float):  # an unquoted 8.6; 12.0 survives as "12.0"
         cc = repr(cc)

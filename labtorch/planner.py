@@ -22,6 +22,9 @@ The rules, in order:
    Even ``cpu`` plans install from the PyTorch CPU index: plain PyPI torch is never planned.
 5. A GPU newer than every release the policy allows is an error (the policy must change), not a
    ``cpu`` plan.
+6. A GPU without a CC is looked up by name; a name that fits several GPUs is planned once per
+   candidate CC and gets that plan when every candidate gets the same one, else the ``cpu``
+   plan saying which ``--compute-capability`` to give (``labtorch.gpu_plans``).
 
 Pure lookups are memoized per process (``functools.lru_cache``): the packaged data never
 changes while it runs, and a room repeats a handful of (GPU, driver) pairs.
@@ -593,6 +596,12 @@ def plan_host(facts: GpuFacts, policy: SitePolicy, *, os: str | None = None,
         raise LabtorchError(err.what, host=host, fix=err.fix) from err
     gpus = read_host(facts)
     if isinstance(gpus, str):
+        if facts.error is None and any(g.compute_capability is None and g.name
+                                       for g in facts.gpus):
+            named = _plan_by_name(facts, policy, os, host, arch, data)
+            if isinstance(named, HostPlan):
+                return named
+            gpus = named or gpus
         return _cpu_plan(window[0], os_name, facts, policy, data, gpus, host)
     jetson = jetson_reason(gpus)
     if jetson is not None:
@@ -606,6 +615,20 @@ def plan_host(facts: GpuFacts, policy: SitePolicy, *, os: str | None = None,
         return _cpu_plan(window[0], os_name, facts, policy, data,
                          why_cpu(window, gpus, platform, policy, data), host, gpus)
     return _gpu_plan(choice, gpus, os_name, platform, policy, data)
+
+
+def _plan_by_name(facts: GpuFacts, policy: SitePolicy, os: str | None, host: str | None,
+                  arch: str, data: Compat) -> HostPlan | str | None:
+    """A host whose GPU names fit several table rows: the plan every candidate gets, else why
+    not (None when a name is not in the table). See ``labtorch.gpu_plans``."""
+    from labtorch.gpu_plans import plan_by_candidates
+
+    named = plan_by_candidates(facts, policy, os=os, host=host, arch=arch, data=data)
+    if named.plan is not None:
+        return named.plan
+    if named.refusal is not None and named.outcomes:
+        return f"{named.refusal.what}; {named.refusal.fix}"
+    return None
 
 
 # Jetson (Tegra) integrated GPUs: Nano/TX1 5.3, TX2 6.2, Xavier 7.2, Orin 8.7 (compat.md §4;

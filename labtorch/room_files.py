@@ -55,7 +55,7 @@ MEANINGS: dict[str, str] = {
     "labtorch_verify_timeout": "seconds the on-host verification may run",
     "labtorch_verify_kernel_timeout": "seconds the verification waits for the Jupyter kernel",
     "labtorch_room": "room name in check reports; None: the inventory file's name",
-    "labtorch_lock_file": "room lock (labtorch lock update) the deploy and check follow; None: none",
+    "labtorch_lock_file": "room lock the deploy and check follow (labtorch lock update); None",
     "labtorch_lock_newer_is_drift": "a newer release than the lock's counts as drift in the check",
 }
 

@@ -33,6 +33,7 @@ def main() -> None:
 def _register() -> None:
     from labtorch.cli import cache, check, facts, lab, plan
     from labtorch.cli.data import data
+    from labtorch.cli.gpus import gpus
     from labtorch.cli.init import init
     from labtorch.cli.inventory import inventory
     from labtorch.cli.lock import lock
@@ -40,6 +41,7 @@ def _register() -> None:
     main.add_command(cache.cache)
     main.add_command(facts.facts)
     main.add_command(plan.plan)
+    main.add_command(gpus)
     main.add_command(lab.lab)
     main.add_command(inventory)
     main.add_command(data)

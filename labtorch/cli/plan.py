@@ -17,6 +17,7 @@ import click
 from labtorch.cli.output import write
 from labtorch.compat import ComputeCapability, DriverVersion
 from labtorch.errors import LabtorchError
+from labtorch.gpu_plans import plan_by_candidates
 from labtorch.model import Gpu, GpuFacts, HostPlan, OsName, SitePolicy
 from labtorch.planner import plan_host
 
@@ -79,11 +80,23 @@ def plan(gpu_names: tuple[str, ...], ccs: tuple[str, ...], driver: str | None,
         facts = facts_from_file(Path(from_file), os_name, ccs, driver, cuda)
     else:
         facts = facts_from_options(gpu_names, ccs, driver, cuda, os_name)
-    result = plan_host(facts, policy, os=os_name)
+    result = _plan(facts, policy, os_name)
     if output == "json":
         write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", output_file)
     else:
         write(as_table(result) + "\n", output_file)
+
+
+def _plan(facts: GpuFacts, policy: SitePolicy, os_name: str | None) -> HostPlan:
+    """Plan the host; a GPU name that fits several GPUs is answered when every candidate gets
+    the same plan, and refused (listing the candidates and the flag to choose) otherwise."""
+    if facts.error is None and any(g.compute_capability is None and g.name for g in facts.gpus):
+        named = plan_by_candidates(facts, policy, os=os_name)
+        if named.refusal is not None:
+            raise named.refusal
+        assert named.plan is not None
+        return named.plan
+    return plan_host(facts, policy, os=os_name)
 
 
 def _choice(option: str, value: str | None, allowed: tuple[str, ...], *,
@@ -146,9 +159,11 @@ def _gpu(name: str, cc: str | None) -> Gpu:
     from labtorch.gpus import lookup
 
     match = lookup(name)
-    if match.status != "exact" or match.compute_capability is None:
+    if match.status == "unknown":
         raise LabtorchError(match.message.split("; ")[0],
                             fix=_fix_of(match.message) or "pass --compute-capability X.Y")
+    if match.compute_capability is None:  # several GPUs: settled by their plans (_plan)
+        return Gpu(name)
     return Gpu(name, compute_capability=match.compute_capability,
                compute_capability_source="table")
 
@@ -182,9 +197,11 @@ def facts_from_file(path: Path, os_name: str | None, ccs: tuple[str, ...], drive
             continue
         from labtorch.gpus import lookup
 
-        message = lookup(gpu.name or "").message
-        raise LabtorchError(f"{path}: GPU {index}: {message.split('; ')[0]}",
-                            fix=_fix_of(message) or "pass --compute-capability X.Y")
+        match = lookup(gpu.name or "")
+        if match.status == "ambiguous":
+            continue  # several GPUs: settled by their plans (_plan)
+        raise LabtorchError(f"{path}: GPU {index}: {match.message.split('; ')[0]}",
+                            fix=_fix_of(match.message) or "pass --compute-capability X.Y")
     driver_version = facts.driver_version or (_driver(driver) if driver else None)
     if gpus and facts.error is None and driver_version is None:
         raise LabtorchError(f"{path} prints no driver version (an `nvidia-smi -L` output?)",

@@ -82,8 +82,11 @@ def test_compute_capability_settles_an_ambiguous_name() -> None:
 
 
 @pytest.mark.parametrize(("args", "line"), [
-    (("--gpu", "GT 730", "--driver", "470.82.01", "--os", "linux"),
-     "'GT 730' may be GeForce GT 730 (Fermi GF108, 2.1) or GeForce GT 730 (Kepler GK208, 3.5)"),
+    (("--gpu", "RTX 6000", "--driver", "525.60.13", "--os", "linux"),
+     "'RTX 6000' may be Quadro RTX 6000 (CC 7.5: torch 2.14.0 cu126) or RTX 6000 Ada Generation "
+     "(CC 8.9: torch 2.14.0 cu126) or RTX PRO 6000 Blackwell (CC 12.0: torch 2.11.0 cu128), "
+     "and the plans differ; pass --compute-capability 7.5 or --compute-capability 8.9 or "
+     "--compute-capability 12.0"),
     (("--gpu", "Frobnicator 9000", "--driver", "550.54.14", "--os", "linux"),
      "'Frobnicator 9000' is not in the GPU table"),
     (("--gpu", "Tesla T4", "--driver", "5x5", "--os", "linux"),

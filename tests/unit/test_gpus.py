@@ -245,8 +245,8 @@ def test_ambiguous_names_are_never_guessed(name: str, ccs: set[str] | None) -> N
 def test_rtx_6000_message_names_each_generation() -> None:
     assert lookup("RTX 6000").message == (
         "'RTX 6000' may be Quadro RTX 6000 (7.5), RTX 6000 Ada Generation (8.9) or "
-        "RTX PRO 6000 Blackwell (12.0); pass --compute-capability with the right one of "
-        "7.5, 8.9, 12.0"
+        "RTX PRO 6000 Blackwell (12.0); pass --compute-capability 7.5 or "
+        "--compute-capability 8.9 or --compute-capability 12.0"
     )
 
 
