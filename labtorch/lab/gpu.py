@@ -19,10 +19,23 @@ from labtorch.errors import LabtorchError
 from labtorch.lab.room import LAB_DIR, Profile
 
 SYNTHETIC_DIR = LAB_DIR / "files"
+# The verification script's GPU stand-in and its recordings (one per profile) live with the other
+# stand-ins under tests/; the lab copies them onto each GPU host (see hosts.prepare).
+GPU_STANDIN = LAB_DIR.parents[1] / "tests" / "standins" / "gpu" / "standin_device.py"
+GPU_RECORDINGS = GPU_STANDIN.parent / "recordings"
+HOST_STANDIN = "/etc/labtorch-lab/gpu_standin.py"
+HOST_RECORDING = "/etc/labtorch-lab/gpu-recording.json"
 REPLAY_SCRIPT = LAB_DIR / "files" / "nvidia-smi"
 HELP_QUERY_FILE = "netdata-help-query-gpu.txt"
 COULDNT_COMMUNICATE_FILE = "err-linux-couldnt-communicate.txt"
 INVALID_FIELD_FILE = "err-query-compute_cap-invalid-field.txt"
+
+
+def gpu_recording(profile: Profile) -> Path | None:
+    """The recorded GPU the host's verification replays, or None (no GPU, or no recording: the
+    script then gets torch's own answers, as on a PC without a working GPU)."""
+    path = GPU_RECORDINGS / f"{profile.name}.json"
+    return path if GPU_STANDIN.is_file() and path.is_file() else None
 
 
 def fixtures_dir() -> Path:
