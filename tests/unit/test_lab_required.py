@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import lab_required
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _project_conftest():  # tests/conftest.py by path: tests/infra has a conftest.py of its own
+    spec = importlib.util.spec_from_file_location("project_conftest",
+                                                  ROOT / "tests" / "conftest.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lab_required = _project_conftest().lab_required
 
 
 @pytest.mark.parametrize(("environ", "required"), [

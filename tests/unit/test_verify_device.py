@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -269,3 +272,58 @@ def test_a_wheel_newer_than_the_recorded_driver_is_refused_like_torch_does(tmp_p
 def test_recordings_json_round_trips():
     for path in recordings():
         assert json.loads(path.read_text())["schema"] == standin.SCHEMA
+
+
+# ----------------------------------------------------------------- capturing a real GPU
+
+recordings_mod = _load("gpu_recordings_under_test", ROOT / "tests" / "standins" / "gpu" /
+                       "recordings.py")
+
+
+def test_a_report_from_a_real_gpu_becomes_a_recording_the_stand_in_replays_alike(tmp_path):
+    real = report_with(fake_torch(), FakeDevice(capability=(9, 0)))
+    recording = recordings_mod.from_report(real, profile="hopper-test", source="test")
+    assert recording["synthetic"] is False
+    path = tmp_path / "hopper-test.json"
+    path.write_text(json.dumps(recording))
+    marker = {"device_standin": {"module": str(standin.__file__), "recording": str(path)}}
+    replayed = report_with(fake_torch(), verify.load_device(fake_torch(), marker))
+    for section in ("cuda", "cudnn"):
+        assert replayed[section] == real[section], section
+    assert replayed["nvml"] == real["nvml"]
+    assert replayed["device"]["build"] == "2.13.0+cu126"
+
+
+def test_a_report_without_a_usable_gpu_is_not_recorded():
+    cpu = report_with(fake_torch("2.13.0+cpu", None), FakeDevice())
+    with pytest.raises(ValueError, match="torch sees no GPU"):
+        recordings_mod.from_report(cpu, profile="x", source="test")
+
+
+def test_the_capture_script_refuses_an_env_whose_torch_sees_no_gpu(tmp_path):
+    """bench/gpu_capture.sh with a recorded nvidia-smi and an env without CUDA torch: it writes
+    the driver's outputs and the plan, then refuses to record (exit 1), naming why."""
+    fixture = ROOT.parent / "shared" / "fixtures" / "nvidia-smi"
+    if not fixture.is_dir():
+        pytest.skip("../shared/fixtures/nvidia-smi is not checked out")
+    q = fixture / "gpuexp-rtx-2080-super-linux-595.71.05-q.txt"
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "nvidia-smi").write_text(f"#!/bin/sh\ncat {q}\n")
+    (stub / "nvidia-smi").chmod(0o755)
+    done = subprocess.run(
+        ["bash", str(ROOT / "bench" / "gpu_capture.sh"), "captest", sys.executable],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={**os.environ, "PATH": f"{stub}:{os.environ['PATH']}",
+             "LABTORCH": str(Path(sys.executable).parent / "labtorch")})
+    captured = ROOT / "tests" / "standins" / "gpu" / "captures" / "captest"
+    try:
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "the env's torch sees no GPU" in done.stderr
+        assert json.loads((captured / "plan.json").read_text())["variant"].startswith("cu")
+        assert json.loads((captured / "verify.json").read_text())["torch"]["imported"] is False
+        assert not (RECORDINGS / "captest.json").exists()
+    finally:
+        shutil.rmtree(captured, ignore_errors=True)
+        if not any(captured.parent.iterdir()):
+            captured.parent.rmdir()

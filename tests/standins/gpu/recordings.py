@@ -10,7 +10,8 @@ Two sources, one format:
   recording says ``"synthetic": true`` and names its sources.
 
 Run ``python tests/standins/gpu/recordings.py`` to rewrite the synthetic recordings; real ones
-(``"synthetic": false``) are never overwritten.
+(``"synthetic": false``) are never overwritten. ``--from-report VERIFY_JSON --profile NAME
+--source TEXT`` writes a real one (bench/gpu_capture.sh calls it).
 
 Shape::
 
@@ -57,9 +58,14 @@ def arch_list(archs: str) -> list[str]:
 
 
 def from_report(report: dict[str, Any], *, profile: str, source: str) -> dict[str, Any]:
-    """A real verification report (with a real GPU) as a recording."""
+    """A real verification report (with a real GPU) as a recording; ValueError when the report
+    shows no GPU that torch could use (nothing worth replaying)."""
     torch = report.get("torch") or {}
     cuda = report.get("cuda") or {}
+    if not torch.get("cuda") or not cuda.get("available") or not cuda.get("devices"):
+        why = (torch.get("error") or "torch is a CPU build" if not torch.get("cuda")
+               else "; ".join(cuda.get("warnings") or []) or cuda.get("error") or "no device")
+        raise ValueError(f"the env's torch sees no GPU ({why}): nothing recorded")
     nvml = report.get("nvml") or {}
     version = str(torch.get("version"))
     return {
@@ -118,10 +124,30 @@ def synthetic(profile_name: str) -> dict[str, Any] | None:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from-report", help="a verify.json made on a real GPU")
+    parser.add_argument("--profile", help="the recording's name (a lab profile's)")
+    parser.add_argument("--source", default="bench/gpu_capture.sh")
+    args = parser.parse_args(argv)
+    RECORDINGS.mkdir(exist_ok=True)
+    if args.from_report:
+        if not args.profile:
+            parser.error("--from-report needs --profile")
+        report = json.loads(Path(args.from_report).read_text(encoding="utf-8"))
+        try:
+            recording = from_report(report, profile=args.profile, source=args.source)
+        except ValueError as err:
+            print(f"gpu_capture: {err}", file=sys.stderr)
+            return 1
+        path = recording_path(args.profile)
+        path.write_text(json.dumps(recording, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {path}")
+        return 0
     from labtorch.lab.room import load_profiles
 
-    RECORDINGS.mkdir(exist_ok=True)
     for name in load_profiles():
         path = recording_path(name)
         if path.exists() and not json.loads(path.read_text()).get("synthetic"):
