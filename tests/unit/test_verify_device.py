@@ -327,3 +327,17 @@ def test_the_capture_script_refuses_an_env_whose_torch_sees_no_gpu(tmp_path):
         shutil.rmtree(captured, ignore_errors=True)
         if not any(captured.parent.iterdir()):
             captured.parent.rmdir()
+
+
+def test_the_committed_synthetic_recordings_are_what_the_builder_makes(tmp_path, monkeypatch):
+    """docs/verification.md: `python tests/standins/gpu/recordings.py` rebuilds them."""
+    fixture = ROOT.parent / "shared" / "fixtures" / "nvidia-smi"
+    if not fixture.is_dir():
+        pytest.skip("../shared/fixtures/nvidia-smi is not checked out")
+    monkeypatch.setattr(recordings_mod, "RECORDINGS", tmp_path)
+    assert recordings_mod.main([]) == 0
+    for built in tmp_path.glob("*.json"):
+        committed = RECORDINGS / built.name
+        assert json.loads(built.read_text()) == json.loads(committed.read_text()), built.name
+    assert {p.name for p in tmp_path.glob("*.json")} == {
+        p.name for p in recordings() if standin.load(str(p))["synthetic"]}
