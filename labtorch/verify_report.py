@@ -236,13 +236,15 @@ def arch_covers(arch_list: Iterable[str], capability: tuple[int, int]) -> str | 
 
     >>> arch_covers(["sm_50", "sm_60", "sm_70"], (6, 1))
     'sm_60'
+    >>> arch_covers(["sm_70", "sm_75", "sm_80"], (7, 5))
+    'sm_75'
     >>> arch_covers(["sm_75", "sm_80", "sm_90", "compute_120"], (12, 1))
     'compute_120'
     >>> arch_covers(["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"], (6, 1)) is None
     True
     """
     major, minor = capability
-    best: tuple[int, str] | None = None
+    best: tuple[int, int, str] | None = None  # (cubin over PTX, the nearest arch, entry)
     for entry in arch_list:
         match = _ARCH.match(entry.strip())
         if not match:
@@ -256,9 +258,9 @@ def arch_covers(arch_list: Iterable[str], capability: tuple[int, int]) -> str | 
         else:
             ok = not suffix and (a_major, a_minor) <= (major, minor)
             rank = 1
-        if ok and (best is None or rank > best[0]):
-            best = (rank, entry.strip())
-    return best[1] if best else None
+        if ok and (best is None or (rank, number) > best[:2]):
+            best = (rank, number, entry.strip())
+    return best[2] if best else None
 
 
 _TOO_OLD = re.compile(r"driver on your system is too old \(found version (\d+)\)", re.I)
