@@ -12,6 +12,8 @@ kernel start, the judge.
   comes from it, not by hand); the host passes, its GPU checks "simulated" (replayed), never
   "pass", and the rest "pass";
 - pc03 (A10): the CPU wheel (``+cpu``) on the cu126 plan: fails "torch is a CPU build";
+  (pc03 and pc05 get the pinned nvidia-ml-py when their env is built, so only their own fault
+  shows)
 - pc04 (RTX 4080 SUPER): no nvidia-ml-py in the env: fails the NVML check with the fix;
 - pc05 (RTX 5080, sm_120): the cu126 wheel has no sm_120 kernels: fails "no kernels for sm_120".
 
@@ -33,6 +35,7 @@ from typing import NamedTuple
 
 import pytest
 
+from labtorch.planner import load_data
 from labtorch.verify_report import GPU_CHECKS, judge, plan_from_dict
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
@@ -66,15 +69,17 @@ verify(plan)
 
 
 def _make_env(lab, name: str, torch: str) -> subprocess.Popen:
-    """Start building the stand-in env on ``name``: a venv with torch and ipykernel only."""
+    """Start building the stand-in env on ``name``: a venv with torch and ipykernel, and the
+    pinned nvidia-ml-py except on GOOD (its torch role installs it) and NO_NVML."""
     urls = lab.mirror_urls
     variant = torch.split("+")[1]
+    nvml = "" if name in (GOOD, NO_NVML) else " " + " ".join(load_data().verify_packages)
     script = " && ".join([
         f"rm -rf {PREFIX}",
         f"python3 -m venv {ENV}",
         f"{ENV}/bin/python -m pip install -q --no-compile --index-url {urls['pypi']} "
         f"--extra-index-url {urls['pytorch'].format(variant=variant)} "
-        f"torch=={torch} ipykernel",
+        f"torch=={torch} ipykernel{nvml}",
         f"{ENV}/bin/python -m ipykernel install --user --name {KERNEL}",
     ])
     return subprocess.Popen(["ssh", "-F", str(lab.ssh_config), name, script],
