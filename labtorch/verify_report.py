@@ -506,8 +506,8 @@ def replayed_from(report: Mapping[str, Any]) -> str | None:
     """How the report's device answers were replayed ("recording ampere-a10 (synthetic)"), or
     None when they came from the host's own GPU (``"device": {"source": "torch"}``)."""
     device = report.get("device") or {}
-    if device.get("source") != "standin":
-        return None
+    if device.get("source") != "standin" or device.get("device_answers") == "torch":
+        return None  # a real device, or a CPU wheel that torch answered for itself
     synthetic = " (synthetic)" if device.get("synthetic") else ""
     return f"recording {device.get('profile') or device.get('recording')}{synthetic}"
 

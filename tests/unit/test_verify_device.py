@@ -260,6 +260,7 @@ def test_a_cpu_wheel_gets_torchs_own_answers_from_the_stand_in_and_fails(tmp_pat
     assert report["device"]["device_answers"] == "torch"
     verdict = judge(report, plan_for("cu126"))
     assert verdict.check("torch_variant").status == "fail"
+    assert not verdict.simulated  # nothing was replayed: torch answered for itself
 
 
 def test_a_wheel_newer_than_the_recorded_driver_is_refused_like_torch_does(tmp_path):
