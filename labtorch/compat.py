@@ -383,6 +383,7 @@ class Compat:
     mirrors: Mapping[str, Mirror]
     index_url_template: str
     last_conda_pytorch_release: str
+    verify_packages: tuple[str, ...] = ()  # "nvidia-ml-py==13.615.71": what verification imports
 
     def release(self, line: str) -> Release:
         """The release line ``line`` ("2.7"); KeyError when unknown."""
@@ -442,7 +443,20 @@ def parse(texts: Mapping[str, str], overlay: Mapping[str, Any] | None = None) ->
         index_url_template=template,
         last_conda_pytorch_release=_text("releases.yaml", "meta", meta,
                                          "last_conda_pytorch_channel_release"),
+        verify_packages=_verify_packages(meta),
     )
+
+
+def _verify_packages(meta: Mapping[str, Any]) -> tuple[str, ...]:
+    """meta.verify_packages ``{name: {version, source}}`` as pins ("nvidia-ml-py==13.615.71")."""
+    rows = _mapping("releases.yaml", "meta.verify_packages", meta.get("verify_packages") or {})
+    pins = []
+    for name, row in rows.items():
+        row = _mapping("releases.yaml", f"meta.verify_packages.{name}", row)
+        version = _text("releases.yaml", f"meta.verify_packages.{name}", row, "version")
+        _text("releases.yaml", f"meta.verify_packages.{name}", row, "source")
+        pins.append(f"{name}=={version}")
+    return tuple(pins)
 
 
 # --------------------------------------------------------------------------- row validation

@@ -561,6 +561,21 @@ def pins(patch: Patch, variant: str, policy: SitePolicy) -> tuple[str, ...]:
     return tuple(wanted)
 
 
+def verify_args(data: Compat, source: Source) -> tuple[tuple[str, ...], ...]:
+    """The pip command for what the on-host verification imports (nvidia-ml-py, pinned in
+    data/releases.yaml meta.verify_packages), from the site's PyPI index: the PyTorch index is
+    not asked for it. Without a known PyPI index the env's pip.conf decides.
+
+    >>> from labtorch.model import SitePolicy
+    >>> verify_args(load_data(), wheel_source("cu126", SitePolicy(), load_data()))
+    (('nvidia-ml-py==13.615.71',),)
+    """
+    if not data.verify_packages:
+        return ()
+    pypi = ("--index-url", source.extra_index_url) if source.extra_index_url else ()
+    return ((*data.verify_packages, *pypi),)
+
+
 def install_args(requirements: Sequence[str], source: Source) -> tuple[tuple[str, ...], ...]:
     """The pip arguments after ``pip install`` (one tuple per command)."""
     if source.mode == "find-links":
@@ -735,7 +750,7 @@ def _gpu_plan_shared(choice: Choice, ccs: tuple[ComputeCapability, ...], driver:
         variant=build.variant,
         python=str(candidate.python),
         index_url=source.index_url,
-        install=install_args(requirements, source),
+        install=install_args(requirements, source) + verify_args(data, source),
         reasons=tuple(reasons),
         warnings=tuple(warnings),
         os=os_name,

@@ -21,8 +21,12 @@ A failure says in plain words what is wrong and what to do::
 cu126 index: python -m pip install --force-reinstall torch==2.13.0+cu126 \
 --index-url https://download.pytorch.org/whl/cu126
 
-On a simulated lab host (``/etc/labtorch-lab.json``) the GPU checks say ``simulated``, never
-``pass``; the other checks (versions, Jupyter kernel) are judged for real.
+Every check is judged for real on every host. On a simulated lab host the verification script's
+*device answers* (CUDA, the devices, the arch list, cuDNN, NVML's answers) come from a recorded
+real GPU (``"device": {"source": "standin", ...}`` in the report); a GPU check that passes on
+replayed answers says ``simulated`` instead of ``pass`` and names the recording. A GPU check that
+fails on them fails, exactly as on a real PC: a CPU wheel on a GPU plan, a wheel without the
+host's sm, a missing nvidia-ml-py.
 """
 
 from __future__ import annotations
@@ -124,7 +128,8 @@ class Verdict:
         counts = {s: sum(c.status == s for c in self.checks) for s in ("pass", "simulated")}
         text = f"verification {self.status} ({counts['pass']} passed"
         if counts["simulated"]:
-            text += f", {counts['simulated']} simulated: no real GPU on a lab host"
+            text += (f", {counts['simulated']} simulated: passed on device answers replayed "
+                     "from a recorded GPU")
         return prefix + text + ")"
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,13 +236,15 @@ def arch_covers(arch_list: Iterable[str], capability: tuple[int, int]) -> str | 
 
     >>> arch_covers(["sm_50", "sm_60", "sm_70"], (6, 1))
     'sm_60'
+    >>> arch_covers(["sm_70", "sm_75", "sm_80"], (7, 5))
+    'sm_75'
     >>> arch_covers(["sm_75", "sm_80", "sm_90", "compute_120"], (12, 1))
     'compute_120'
     >>> arch_covers(["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"], (6, 1)) is None
     True
     """
     major, minor = capability
-    best: tuple[int, str] | None = None
+    best: tuple[int, int, str] | None = None  # (cubin over PTX, the nearest arch, entry)
     for entry in arch_list:
         match = _ARCH.match(entry.strip())
         if not match:
@@ -251,9 +258,9 @@ def arch_covers(arch_list: Iterable[str], capability: tuple[int, int]) -> str | 
         else:
             ok = not suffix and (a_major, a_minor) <= (major, minor)
             rank = 1
-        if ok and (best is None or rank > best[0]):
-            best = (rank, entry.strip())
-    return best[1] if best else None
+        if ok and (best is None or (rank, number) > best[:2]):
+            best = (rank, number, entry.strip())
+    return best[2] if best else None
 
 
 _TOO_OLD = re.compile(r"driver on your system is too old \(found version (\d+)\)", re.I)
@@ -344,12 +351,10 @@ def check_torch_version(torch: Mapping[str, Any], plan: HostPlan) -> Check:
     return Check("torch_version", "pass", f"torch {seen}")
 
 
-def check_torch_variant(torch: Mapping[str, Any], plan: HostPlan, simulated: bool) -> Check:
+def check_torch_variant(torch: Mapping[str, Any], plan: HostPlan) -> Check:
     if not torch.get("imported"):
         return Check("torch_variant", "skipped", "torch does not import")
     built_for = torch.get("cuda")
-    seen = _version(torch.get("version"))
-    label = seen.local if seen else None
     wanted_cuda = cuda_of_variant(plan.variant)
     expected = _expected_version(plan)
     if not plan.is_gpu:
@@ -359,10 +364,6 @@ def check_torch_variant(torch: Mapping[str, Any], plan: HostPlan, simulated: boo
                          _reinstall(plan, str(expected)))
         return Check("torch_variant", "pass", "CPU build, as planned")
     if built_for is None:
-        if simulated and label == plan.variant:
-            return Check("torch_variant", "simulated",
-                         f"the lab serves the CPU wheel relabelled as +{plan.variant} "
-                         "(torch.version.cuda is None there)")
         return Check("torch_variant", "fail",
                      "torch is a CPU build (torch.version.cuda is None)",
                      f"reinstall from the PyTorch {plan.variant} index: "
@@ -501,24 +502,21 @@ def _check_nvml(nvml: Mapping[str, Any], devices: list[Mapping[str, Any]]) -> Ch
                  f"CUDA API {nvml.get('cuda_driver_version')}, compute capabilities agree")
 
 
-def _simulated_gpu_checks(report: Mapping[str, Any], lab: Mapping[str, Any]) -> list[Check]:
-    profile = lab.get("profile") or "unknown profile"
-    if isinstance(profile, Mapping):  # the lab writes {"name": ..., "gpu": [...]}
-        gpus = ", ".join(str(g.get("name")) for g in profile.get("gpu") or [] if g.get("name"))
-        profile = f"{profile.get('name')}: {gpus}" if gpus else str(profile.get("name"))
-    cuda = report.get("cuda") or {}
-    nvml = report.get("nvml") or {}
-    seen = {
-        "cuda_available": f"torch.cuda.is_available() is {bool(cuda.get('available'))}",
-        "gpu_device": f"{len(cuda.get('devices') or [])} CUDA device(s) visible",
-        "gpu_arch": f"arch list {' '.join(cuda.get('arch_list') or []) or 'empty'}",
-        "gpu_matmul": "no GPU to multiply on",
-        "cudnn": f"cuDNN version {(report.get('cudnn') or {}).get('version')}",
-        "nvml": f"NVML: {nvml.get('error') or nvml.get('driver_version')}",
-    }
-    return [Check(check_id, "simulated",
-                  f"simulated lab host ({profile}): no real GPU or driver; {seen[check_id]}")
-            for check_id in GPU_CHECKS]
+def replayed_from(report: Mapping[str, Any]) -> str | None:
+    """How the report's device answers were replayed ("recording ampere-a10 (synthetic)"), or
+    None when they came from the host's own GPU (``"device": {"source": "torch"}``)."""
+    device = report.get("device") or {}
+    if device.get("source") != "standin" or device.get("device_answers") == "torch":
+        return None  # a real device, or a CPU wheel that torch answered for itself
+    synthetic = " (synthetic)" if device.get("synthetic") else ""
+    return f"recording {device.get('profile') or device.get('recording')}{synthetic}"
+
+
+def _replayed(checks: list[Check], recording: str) -> list[Check]:
+    """GPU checks judged on replayed device answers: a pass says ``simulated`` and names the
+    recording; a failure stays a failure."""
+    return [Check(c.id, "simulated", f"{c.detail} [device answers replayed from {recording}]")
+            if c.status == "pass" else c for c in checks]
 
 
 def _check_kernel(kernel: Mapping[str, Any], report: Mapping[str, Any]) -> Check:
@@ -571,16 +569,15 @@ def judge(report: Mapping[str, Any] | None, plan: HostPlan, *, host: str | None 
     if plan_sha256 and made_for != plan_sha256:
         checks.append(Check("report", "fail", "the report was made for another plan (stale)",
                             "re-run the deploy (verify role)"))
-    lab = report.get("lab")
-    simulated = bool(lab and lab.get("simulated", True))
+    recording = replayed_from(report)
     torch = report.get("torch") or {}
     checks.append(_check_python(report, plan))
-    checks.append(check_torch_variant(torch, plan, simulated))
+    checks.append(check_torch_variant(torch, plan))
     checks.append(check_torch_version(torch, plan))
     if not plan.is_gpu:
         checks.extend(Check(check_id, "skipped", "CPU plan") for check_id in GPU_CHECKS)
-    elif simulated:
-        checks.extend(_simulated_gpu_checks(report, lab or {}))
+    elif recording:
+        checks.extend(_replayed(_gpu_checks(report, plan), recording))
     else:
         checks.extend(_gpu_checks(report, plan))
     checks.append(_check_kernel(report.get("kernel") or {}, report))
@@ -588,5 +585,5 @@ def judge(report: Mapping[str, Any] | None, plan: HostPlan, *, host: str | None 
     nvml_driver = (report.get("nvml") or {}).get("driver_version")
     if plan.driver_version and nvml_driver and nvml_driver != plan.driver_version:
         notes.append(f"driver changed since planning: {plan.driver_version} -> {nvml_driver}")
-    return Verdict(host, tuple(checks), simulated=simulated,
+    return Verdict(host, tuple(checks), simulated=recording is not None,
                    checked_at=report.get("checked_at"), notes=tuple(notes))

@@ -24,8 +24,9 @@ shared by the session.
 
 Set ``LABTORCH_TEST_LAB_DIR=DIR`` to reuse (and keep) a lab you brought up yourself with
 ``labtorch lab up --state-dir DIR``: the fixture then runs ``up`` there (idempotent, quick) and
-does not take it down. Without root or sshd the fixture skips lab tests with the reason; any
-other failure to bring the lab up fails them.
+does not take it down. Without root or sshd the fixture skips lab tests with the reason, except
+where the lab is required: with ``CI=true`` (CI services set it) or ``LABTORCH_REQUIRE_LAB=1``
+a lab that cannot start fails them. Any other failure to bring the lab up fails them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ os.environ["LABTORCH_OVERLAY"] = str(Path(tempfile.mkdtemp(prefix="labtorch-test
                                      / "overlay.yaml")
 
 
+def lab_required(environ: dict[str, str] | None = None) -> bool:
+    """True when lab tests must not skip: ``CI`` is true or ``LABTORCH_REQUIRE_LAB`` is 1."""
+    env = os.environ if environ is None else environ
+    return (env.get("CI", "").lower() in ("true", "1", "yes")
+            or env.get("LABTORCH_REQUIRE_LAB", "") == "1")
+
+
+@pytest.fixture(scope="session")
+def lab_is_required() -> bool:
+    """:func:`lab_required` for fixtures of their own (the stand-in Windows PCs)."""
+    return lab_required()
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     """The simulated lab (default room), brought up once per session; see the module docstring."""
@@ -56,6 +70,9 @@ def lab() -> Iterator[Lab]:
     try:
         hosts.check_prerequisites()  # not root, no sshd: skip; any later failure fails the tests
     except LabtorchError as err:
+        if lab_required():
+            pytest.fail(f"simulated lab required (CI or LABTORCH_REQUIRE_LAB) but unavailable: "
+                        f"{err.line()}", pytrace=False)
         pytest.skip(f"simulated lab unavailable: {err.line()}")
     reuse = os.environ.get("LABTORCH_TEST_LAB_DIR")
     state_dir = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="labtorch-test-lab-"))

@@ -18,6 +18,7 @@ Columns of the host × check table (``CHECKS``):
 from __future__ import annotations
 
 import configparser
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -28,6 +29,10 @@ from labtorch.errors import LabtorchError
 from labtorch.model import HostPlan
 from labtorch.roles.settings import Settings
 from labtorch.roles.verify import redact
+from labtorch.verify_report import replayed_from
+
+#: the note the judge appends to a GPU check that passed on replayed device answers
+REPLAYED_NOTE = re.compile(r" \[device answers replayed from [^\]]+\]$")
 
 CHECKS = ("reach", "plan", "conda", "verify", "python", "torch", "gpu", "jupyter", "config")
 
@@ -274,7 +279,11 @@ def _merge(host: str, column: str, checks: Iterable[Any], fix: str) -> CheckResu
         cause = "; ".join(c.detail for c in chosen)
         fixes = [c.fix for c in chosen if c.fix]
         return CheckResult(host, column, "fail", cause, _fix_for(fixes, fix))
-    return CheckResult(host, column, status, detail="; ".join(c.detail for c in chosen))
+    details = [c.detail for c in chosen]
+    note = REPLAYED_NOTE.search(details[0]) if details else None
+    if note and all(d.endswith(note.group(0)) for d in details):  # say the recording once
+        details = [d[: -len(note.group(0))] for d in details] + [note.group(0).strip(" []")]
+    return CheckResult(host, column, status, detail="; ".join(details))
 
 
 def _fix_for(verify_fixes: list[str], deploy_fix: str) -> str:
@@ -355,6 +364,7 @@ def versions(snapshot: Snapshot) -> HostVersions:
         torch_version=torch_version,
         torch_variant=variant,
         simulated=snapshot.simulated,
+        replayed=replayed_from(verify),
     )
 
 

@@ -61,6 +61,9 @@ class HostVersions:
     torch_version: str | None = None
     torch_variant: str | None = None
     simulated: bool = False
+    # where the verification's device answers came from when not from the host's own GPU:
+    # "recording turing-rtx2080super (synthetic)" (the lab's GPU stand-in)
+    replayed: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ ROOM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"
 
 def check_table(run: CheckRun) -> Table:
     """The host × check table: one row per host, one column per check, plus the host status."""
-    table = Table(title=f"labtorch check: {run.inventory}", caption=LEGEND, show_lines=False)
+    table = Table(title=f"labtorch check: {run.inventory}", caption=caption(run),
+                  show_lines=False)
     table.add_column("room")
     _host_column(table, run)
     for check in run.checks:
@@ -106,7 +107,16 @@ def inventory_row(host: HostReport) -> list[str]:
 #: Short cell labels of the terminal table (the JSON, JUnit and HTML outputs use the full word).
 CELL_LABEL = {"pass": "ok", "skipped": "-", "simulated": "sim", "drift": "DRIFT", "fail": "FAIL",
               "unreachable": "DOWN"}
-LEGEND = "ok = pass, - = skipped, sim = simulated GPU (compliant), DRIFT, FAIL, DOWN = unreachable"
+LEGEND = ("ok = pass, - = skipped, sim = passed on GPU answers replayed from a recorded GPU "
+          "(lab stand-in; compliant), DRIFT, FAIL, DOWN = unreachable")
+
+
+def caption(run: CheckRun) -> str:
+    """The legend, then which hosts' GPU answers were replayed and from which recording."""
+    replayed = [f"{h.host}: {h.versions.replayed}" for h in run.hosts if h.versions.replayed]
+    if not replayed:
+        return LEGEND
+    return LEGEND + "\nreplayed GPU answers: " + "; ".join(replayed)
 
 
 def _cell(status: str, short: bool = True) -> Text:

@@ -4,9 +4,10 @@
 in parallel, over OpenSSH, when pytest-xdist is installed; one host after the other otherwise)
 and folds its JUnit XML into the check as one more column,
 ``testinfra``: per host, the worst outcome of its tests, with each failing test's message as the
-cause. The one-command gather already proves the same facts, so this is an independent second
-opinion, at testinfra's cost of one round trip per assertion (../shared/reference/lab-notes.md);
-it is off by default.
+cause. A host on which every test was skipped fails the column: nothing was asserted there, and
+a skipped assertion is not a pass. The one-command gather already proves the same facts, so
+this is an independent second opinion, at testinfra's cost of one round trip per assertion
+(../shared/reference/lab-notes.md); it is off by default.
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ def parse_junit(text: str) -> list[SuiteResult]:
             message = (problem.get("message") or problem.text or "").strip().splitlines()
             results.append(SuiteResult(match.group(1), test, "fail",
                                        message[0] if message else "failed"))
-        elif case.find("skipped") is not None:
-            results.append(SuiteResult(match.group(1), test, "skipped"))
+        elif (skipped := case.find("skipped")) is not None:
+            why = (skipped.get("message") or skipped.text or "").strip().splitlines()
+            results.append(SuiteResult(match.group(1), test, "skipped", why[0] if why else ""))
         else:
             results.append(SuiteResult(match.group(1), test, "pass"))
     return results
@@ -109,6 +111,13 @@ def merge(run: CheckRun, results: list[SuiteResult], fix_for: dict[str, str]) ->
             cell = CheckResult(report.host, "testinfra", "fail",
                                "; ".join(f"{r.test}: {r.message}" for r in failed),
                                fix_for.get(report.host, ""))
+        elif not any(r.status == "pass" for r in mine):
+            why = next((r.message for r in mine if r.message), "no reason given")
+            cell = CheckResult(report.host, "testinfra", "fail",
+                               f"all {len(mine)} testinfra tests were skipped, nothing was "
+                               f"asserted ({why})",
+                               "run the suite by hand to see why: pytest tests/infra "
+                               f"--hosts {report.host} -rs")
         else:
             passed = sum(r.status == "pass" for r in mine)
             cell = CheckResult(report.host, "testinfra", "pass",

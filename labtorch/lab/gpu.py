@@ -20,10 +20,27 @@ from labtorch.lab.room import LAB_DIR, Profile
 
 SYNTHETIC_DIR = LAB_DIR / "files"
 RECORDED_DIR = LAB_DIR / "recorded"
+# The verification script's GPU stand-in and its recordings (one per profile) live with the other
+# stand-ins under tests/standins/gpu; the wheel carries them as labtorch/lab/gpu_standin/
+# (pyproject package-dir). The lab copies them onto each GPU host (see hosts.prepare).
+_SOURCE_GPU_STANDIN = LAB_DIR.parents[1] / "tests" / "standins" / "gpu" / "standin_device.py"
+_PACKAGED_GPU_STANDIN = LAB_DIR / "gpu_standin" / "standin_device.py"
+GPU_STANDIN = (_SOURCE_GPU_STANDIN if (LAB_DIR.parents[1] / "pyproject.toml").is_file()
+               and _SOURCE_GPU_STANDIN.is_file() else _PACKAGED_GPU_STANDIN)
+GPU_RECORDINGS = GPU_STANDIN.parent / "recordings"
+HOST_STANDIN = "/etc/labtorch-lab/gpu_standin.py"
+HOST_RECORDING = "/etc/labtorch-lab/gpu-recording.json"
 REPLAY_SCRIPT = LAB_DIR / "files" / "nvidia-smi"
 HELP_QUERY_FILE = "netdata-help-query-gpu.txt"
 COULDNT_COMMUNICATE_FILE = "err-linux-couldnt-communicate.txt"
 INVALID_FIELD_FILE = "err-query-compute_cap-invalid-field.txt"
+
+
+def gpu_recording(profile: Profile) -> Path | None:
+    """The recorded GPU the host's verification replays, or None (no GPU, or no recording: the
+    script then gets torch's own answers, as on a PC without a working GPU)."""
+    path = GPU_RECORDINGS / f"{profile.name}.json"
+    return path if GPU_STANDIN.is_file() and path.is_file() else None
 
 
 def fixtures_dir() -> Path:

@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from labtorch.errors import LabtorchError
-from labtorch.lab.gpu import REPLAY_SCRIPT
+from labtorch.lab.gpu import (
+    GPU_STANDIN,
+    HOST_RECORDING,
+    HOST_STANDIN,
+    REPLAY_SCRIPT,
+    gpu_recording,
+)
 from labtorch.lab.room import HostSpec
 
 SSHD = "/usr/sbin/sshd"
@@ -179,6 +185,15 @@ def prepare(spec: HostSpec, home: Path, address: str, bundle: dict[str, Any],
         "name": spec.profile.name, "family": spec.profile.family,
         "driver": spec.profile.driver, "synthetic_output": spec.profile.synthetic,
         "gpu": _gpu_summary(bundle)}, "mirror": mirror}
+    recording = None if spec.profile.no_gpu else gpu_recording(spec.profile)
+    standin, replayed = lab_etc / Path(HOST_STANDIN).name, lab_etc / Path(HOST_RECORDING).name
+    if recording is None:
+        standin.unlink(missing_ok=True)
+        replayed.unlink(missing_ok=True)
+    else:  # the verification's device answers: the GPU stand-in replaying this profile's GPU
+        shutil.copyfile(GPU_STANDIN, standin)
+        shutil.copyfile(recording, replayed)
+        marker["device_standin"] = {"module": HOST_STANDIN, "recording": HOST_RECORDING}
     (etc / "labtorch-lab.json").write_text(json.dumps(marker, indent=2) + "\n")
     smi = home / "fs" / "usr/local/bin/nvidia-smi"
     if spec.profile.no_gpu:

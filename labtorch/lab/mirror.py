@@ -6,8 +6,9 @@ Content lives outside the repository in the cache (``$LABTORCH_LAB_CACHE``, defa
 - ``pypi/``: the wheels the deploy needs from PyPI, fetched once with ``pip download`` for
   CPython 3.11 manylinux x86_64 (torch's dependencies, ipykernel and its dependencies,
   nvidia-ml-py, pip, setuptools, wheel) plus torch itself (lab fixture, see ``wheels``).
-- ``whl/<variant>/``: the PyTorch-index layout (cpu, cu126, cu130, cu132): the local torch CPU
-  wheel relabelled per variant (lab fixture) and links to the dependency wheels.
+- ``whl-<format>/<variant>/`` (served as ``/whl/<variant>/``): the PyTorch-index layout (cpu,
+  cu126, cu130, cu132): the local torch CPU wheel relabelled per variant (lab fixture, format
+  ``labtorch.lab.wheels.FORMAT``) and links to the dependency wheels.
 - ``installers/<hash>/``: the conda installer stand-in (tests/standins/conda, shipped in the
   wheel as labtorch/lab/conda_standin) and its .sha256.
 
@@ -30,7 +31,7 @@ from typing import Any
 
 from labtorch.errors import LabtorchError
 from labtorch.lab.room import LAB_DIR
-from labtorch.lab.wheels import relabel
+from labtorch.lab.wheels import FORMAT, relabel
 
 MIRROR_PORT = 80
 VARIANTS = ("cpu", "cu126", "cu130", "cu132")
@@ -85,7 +86,7 @@ def prepare_content(cache: Path | None = None) -> dict[str, Path]:
         roots: dict[str, Path] = {"": pypi}
         deps = [p for p in pypi.glob("*.whl") if not p.name.startswith("torch-")]
         for variant in VARIANTS:
-            root = cache / "whl" / variant
+            root = cache / f"whl-{FORMAT}" / variant
             root.mkdir(parents=True, exist_ok=True)
             relabel(source, variant, root)
             for dep in deps:

@@ -2,10 +2,12 @@
 
 CUDA wheels of several GB cannot be had on the lab's machines, so the lab mirror serves the local
 torch CPU wheel as ``torch-2.13.0+cu126`` (and +cu130, +cu132, ...) for the PyTorch-index layout,
-so that the deploy's real install path (pip from ``/whl/<variant>/``) is exercised. Only the
-version is changed: the file name, the ``.dist-info`` directory, METADATA's ``Version``,
-``torch/version.py``'s ``__version__`` and RECORD (paths and hashes). The binary stays the CPU
-build (``torch.version.cuda`` stays None) and a ``LABTORCH_LAB_FIXTURE`` file inside the
+so that the deploy's real install path (pip from ``/whl/<variant>/``) is exercised. What a real
+wheel of that variant says about itself is changed: the file name, the ``.dist-info``
+directory, METADATA's ``Version``, ``torch/version.py``'s ``__version__`` and ``cuda`` (``'12.6'``
+for +cu126, as the real CUDA wheel; None for +cpu) and RECORD (paths and hashes). The binary
+stays the CPU build (it has no CUDA code: on a lab host the verification's device answers come
+from the GPU stand-in, tests/standins/gpu) and a ``LABTORCH_LAB_FIXTURE`` file inside the
 dist-info says it is a relabelled lab fixture. Every other member is copied as compressed bytes
 (no re-compression), so relabelling a 190 MB wheel takes seconds; results are cached.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -23,8 +26,23 @@ from labtorch.errors import LabtorchError
 FIXTURE_NOTE = (
     "labtorch lab fixture: this is the torch {old} CPU wheel relabelled as {new} by\n"
     "labtorch.lab.wheels so that the simulated lab's PyTorch-index layout can be exercised.\n"
-    "It contains no CUDA code. Never install it on a real machine.\n"
+    "torch.version.cuda says what the real {new} wheel says, but it contains no CUDA code.\n"
+    "Never install it on a real machine.\n"
 )
+# Bumped whenever what relabel() writes changes: the cache keeps each format apart.
+FORMAT = 2
+
+
+def cuda_of(local: str) -> str | None:
+    """The CUDA version a real wheel of this local label was built for.
+
+    >>> cuda_of("cu126"), cuda_of("cu130"), cuda_of("cpu"), cuda_of("")
+    ('12.6', '13.0', None, None)
+    """
+    digits = local.removeprefix("cu")
+    if not local.startswith("cu") or len(digits) < 3 or not digits.isdigit():
+        return None
+    return f"{int(digits[:-1])}.{digits[-1]}"
 
 
 def _record_hash(data: bytes) -> str:
@@ -66,8 +84,12 @@ def relabel(source: Path, local: str, dest_dir: Path, public: str | None = None)
             f"\nVersion: {version}\n", f"\nVersion: {new_version}\n", 1).encode()
         version_py = f"{name}/version.py"
         if version_py in zin.NameToInfo:
-            changed[version_py] = zin.read(version_py).replace(
-                f"'{version}'".encode(), f"'{new_version}'".encode())
+            text = zin.read(version_py).decode().replace(f"'{version}'", f"'{new_version}'")
+            cuda = cuda_of(local)
+            text = re.sub(r"^cuda(: Optional\[str\])? = .*$",
+                          lambda m: f"cuda{m.group(1) or ''} = {cuda!r}", text, count=1,
+                          flags=re.M)
+            changed[version_py] = text.encode()
         changed[new_info + "LABTORCH_LAB_FIXTURE"] = FIXTURE_NOTE.format(
             old=version, new=new_version).encode()
         record_lines: list[str] = []

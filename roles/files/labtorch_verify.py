@@ -18,6 +18,7 @@ Document shape (``schema`` "labtorch-verify/1")::
 
     {"schema", "checked_at", "host", "python": {"executable", "version"},
      "plan": {"path", "sha256"} | null, "lab": null | {"simulated": true, "host", "profile"},
+     "device": {"source": "torch"} | {"source": "standin", "recording", "synthetic", ...},
      "torch": {"imported", "version", "dist_version", "cuda", "file", "error"},
      "cuda": {"probed", "available", "warnings", "device_count", "devices": [{"index", "name",
               "capability": [major, minor]}], "arch_list", "error"},
@@ -26,6 +27,15 @@ Document shape (``schema`` "labtorch-verify/1")::
      "nvml": {"imported", "initialized", "driver_version", "cuda_driver_version",
               "devices": [{"index", "name", "capability"}], "error"},
      "kernel": {"name", "searched", "spec_file", "argv", "started", "torch_version", "error"}}
+
+The device seam: every answer that comes from the GPU or its driver (``torch.cuda``'s
+availability, devices, capabilities and arch list, ``torch.backends.cudnn``, moving a tensor to
+the GPU, NVML's answers) goes through one :class:`Device`. On a real PC that is :class:`TorchDevice`
+(torch and pynvml themselves). Only on a simulated lab host whose root-owned marker
+(``/etc/labtorch-lab.json``) names a ``device_standin`` module does the script load that
+stand-in instead; it replays recordings of real GPUs. Everything else (importing torch and
+pynvml, package versions, the matmul comparison, the kernel start) runs for real either way, and
+``"device"`` in the report says where the device answers came from.
 """
 
 from __future__ import annotations
@@ -89,6 +99,46 @@ def read_lab_marker(path: str = LAB_MARKER) -> dict[str, Any] | None:
     return marker if isinstance(marker, dict) else {"simulated": True}
 
 
+class TorchDevice:
+    """The real device: torch's own CUDA and cuDNN modules, and pynvml itself.
+
+    The seam every device answer goes through (a stand-in offers the same attributes):
+    ``cuda`` (``is_available``, ``device_count``, ``get_device_capability``, ``get_device_name``,
+    ``get_arch_list``, ``synchronize``), ``cudnn`` (``is_available``, ``version``),
+    ``to(tensor, target)`` and ``nvml(pynvml)`` (the NVML API).
+    """
+
+    def __init__(self, torch: Any) -> None:  # torch is None when it does not import
+        self.source: dict[str, Any] = {"source": "torch"}
+        self.cuda = getattr(torch, "cuda", None)
+        self.cudnn = getattr(getattr(torch, "backends", None), "cudnn", None)
+
+    def to(self, tensor: Any, target: str) -> Any:
+        return tensor.to(target)
+
+    def nvml(self, pynvml: Any) -> Any:
+        return pynvml
+
+
+def load_device(torch: Any, lab: dict[str, Any] | None) -> Any:
+    """The device seam for this host: the lab's stand-in when its marker names one, else torch.
+
+    A stand-in is only ever loaded from the path in the root-owned lab marker; a real PC has no
+    marker and always gets :class:`TorchDevice`.
+    """
+    standin = (lab or {}).get("device_standin")
+    if not standin:
+        return TorchDevice(torch)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("labtorch_device_standin", standin["module"])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the lab's device stand-in {standin['module']}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.StandinDevice(torch, standin["recording"])
+
+
 def observe_torch() -> tuple[dict[str, Any], Any]:
     out: dict[str, Any] = {
         "imported": False,
@@ -118,7 +168,7 @@ def observe_torch() -> tuple[dict[str, Any], Any]:
     return out, torch
 
 
-def observe_cuda(torch: Any) -> dict[str, Any]:
+def observe_cuda(torch: Any, device: Any) -> dict[str, Any]:
     """is_available (with the warnings it raised: driver too old, no driver), devices, arches."""
     out: dict[str, Any] = {
         "probed": False,
@@ -135,17 +185,17 @@ def observe_cuda(torch: Any) -> dict[str, Any]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            out["available"] = bool(torch.cuda.is_available())
+            out["available"] = bool(device.cuda.is_available())
         out["warnings"] = [" ".join(str(w.message).split())[:600] for w in caught]
-        out["arch_list"] = list(torch.cuda.get_arch_list())
+        out["arch_list"] = list(device.cuda.get_arch_list())
         if out["available"]:
-            out["device_count"] = int(torch.cuda.device_count())
+            out["device_count"] = int(device.cuda.device_count())
             for index in range(out["device_count"]):
-                major, minor = torch.cuda.get_device_capability(index)
+                major, minor = device.cuda.get_device_capability(index)
                 out["devices"].append(
                     {
                         "index": index,
-                        "name": torch.cuda.get_device_name(index),
+                        "name": device.cuda.get_device_name(index),
                         "capability": [int(major), int(minor)],
                     }
                 )
@@ -154,7 +204,7 @@ def observe_cuda(torch: Any) -> dict[str, Any]:
     return out
 
 
-def observe_matmul(torch: Any, cuda: dict[str, Any], size: int) -> dict[str, Any]:
+def observe_matmul(torch: Any, device: Any, cuda: dict[str, Any], size: int) -> dict[str, Any]:
     """Multiply two random matrices on every visible GPU and compare with the CPU result."""
     out: dict[str, Any] = {
         "ran": False,
@@ -172,12 +222,12 @@ def observe_matmul(torch: Any, cuda: dict[str, Any], size: int) -> dict[str, Any
         expected = a @ b
         worst = 0.0
         close = True
-        for device in cuda.get("devices", []):
-            target = f"cuda:{device['index']}"
+        for gpu in cuda.get("devices", []):
+            target = f"cuda:{gpu['index']}"
             # TF32 would legitimately differ from the CPU in the 3rd digit; compare true FP32.
             torch.backends.cuda.matmul.allow_tf32 = False
-            got = (a.to(target) @ b.to(target)).cpu()
-            torch.cuda.synchronize(device["index"])
+            got = (device.to(a, target) @ device.to(b, target)).cpu()
+            device.cuda.synchronize(gpu["index"])
             worst = max(worst, float((got - expected).abs().max()))
             close = close and bool(torch.allclose(got, expected, rtol=1e-4, atol=1e-3))
         out.update(ran=True, allclose=close, max_abs_diff=round(worst, 6))
@@ -186,13 +236,13 @@ def observe_matmul(torch: Any, cuda: dict[str, Any], size: int) -> dict[str, Any
     return out
 
 
-def observe_cudnn(torch: Any) -> dict[str, Any]:
+def observe_cudnn(torch: Any, device: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"available": False, "version": None, "error": None}
     if torch is None:
         return out
     try:
-        out["available"] = bool(torch.backends.cudnn.is_available())
-        version = torch.backends.cudnn.version()
+        out["available"] = bool(device.cudnn.is_available())
+        version = device.cudnn.version()
         out["version"] = int(version) if version is not None else None
     except Exception as err:
         out["error"] = _error_text(err)
@@ -203,7 +253,7 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def observe_nvml() -> dict[str, Any]:
+def observe_nvml(device: Any) -> dict[str, Any]:
     """Driver version and each device's compute capability as NVML (the driver) reports them."""
     out: dict[str, Any] = {
         "imported": False,
@@ -219,22 +269,23 @@ def observe_nvml() -> dict[str, Any]:
         out["error"] = _error_text(err)
         return out
     out["imported"] = True
+    nvml = device.nvml(pynvml)
     try:
-        pynvml.nvmlInit()
+        nvml.nvmlInit()
     except Exception as err:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
         out["error"] = _error_text(err)
         return out
     out["initialized"] = True
     try:
-        out["driver_version"] = _text(pynvml.nvmlSystemGetDriverVersion())
-        out["cuda_driver_version"] = int(pynvml.nvmlSystemGetCudaDriverVersion())
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+        out["driver_version"] = _text(nvml.nvmlSystemGetDriverVersion())
+        out["cuda_driver_version"] = int(nvml.nvmlSystemGetCudaDriverVersion())
+        for index in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
             out["devices"].append(
                 {
                     "index": index,
-                    "name": _text(pynvml.nvmlDeviceGetName(handle)),
+                    "name": _text(nvml.nvmlDeviceGetName(handle)),
                     "capability": [int(major), int(minor)],
                 }
             )
@@ -242,7 +293,7 @@ def observe_nvml() -> dict[str, Any]:
         out["error"] = _error_text(err)
     finally:
         with contextlib.suppress(Exception):  # shutting down is best effort
-            pynvml.nvmlShutdown()
+            nvml.nvmlShutdown()
     return out
 
 
@@ -335,7 +386,9 @@ def observe(
 ) -> dict[str, Any]:
     """Gather every observation into one document (see the module docstring)."""
     torch_info, torch = observe_torch()
-    cuda = observe_cuda(torch)
+    lab = read_lab_marker(lab_marker)
+    device = load_device(torch, lab)
+    cuda = observe_cuda(torch, device)
     jupyter = plan.get("jupyter") or {}
     return {
         "schema": SCHEMA,
@@ -346,12 +399,13 @@ def observe(
             "version": ".".join(map(str, sys.version_info[:3])),
         },
         "plan": plan_ref,
-        "lab": read_lab_marker(lab_marker),
+        "lab": lab,
+        "device": device.source,
         "torch": torch_info,
         "cuda": cuda,
-        "matmul": observe_matmul(torch, cuda, matmul_size),
-        "cudnn": observe_cudnn(torch),
-        "nvml": observe_nvml(),
+        "matmul": observe_matmul(torch, device, cuda, matmul_size),
+        "cudnn": observe_cudnn(torch, device),
+        "nvml": observe_nvml(device),
         "kernel": observe_kernel(
             jupyter.get("kernel_name"), list(jupyter.get("kernel_dirs") or []), kernel_timeout
         ),

@@ -1,13 +1,14 @@
 """`labtorch check` on the simulated lab, over real SSH: the issue's Done-when scenario.
 
-Four lab hosts are provisioned into their own prefix (``/root/checktest``, kernel ``checktest``,
-so the end-to-end provisioning tests' prefix is untouched, and removed afterwards). Then three
-hosts are broken in three ways:
+Five lab hosts are provisioned into their own prefix (``/root/checktest``, kernel ``checktest``,
+so the end-to-end provisioning tests' prefix is untouched, and removed afterwards). Then four
+hosts are broken in four ways:
 
 - pc02: torch uninstalled from the env;
 - pc03: torch replaced by the CPU build from the mirror's ``whl/cpu`` index;
 - pc04: its GPU swapped (the host's replayed nvidia-smi now plays the Pascal P100 recording), so
-  re-planning gives another plan: drift.
+  re-planning gives another plan: drift;
+- pc05: nvidia-ml-py uninstalled from the env: its verification's NVML check fails.
 
 ``labtorch check`` must exit 1 and name exactly those hosts and causes (pc01 stays compliant);
 ``--fix`` re-deploys them and its final check exits 0; with pc01 stopped, the check exits 2 and
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import shutil
 import subprocess
@@ -39,8 +41,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "/root/checktest"
 KERNEL = "checktest"
-HOSTS = ("pc01", "pc02", "pc03", "pc04")
-NO_TORCH, CPU_BUILD, NEW_GPU, STOPPED = "pc02", "pc03", "pc04", "pc01"
+HOSTS = ("pc01", "pc02", "pc03", "pc04", "pc05")
+NO_TORCH, CPU_BUILD, NEW_GPU, STOPPED, NO_NVML = "pc02", "pc03", "pc04", "pc01", "pc05"
 NEW_GPU_PROFILE = "pascal-p100"
 GPU_FILE = "/etc/labtorch-lab/nvidia-smi.json"
 
@@ -133,6 +135,7 @@ def _write(lab, name: str, path: str, text: str) -> None:
 def _break_hosts(lab) -> None:
     python = f"{PREFIX}/envs/pytorch/bin/python"
     lab.ssh(NO_TORCH, f"{python} -m pip uninstall -y torch", check=True)
+    lab.ssh(NO_NVML, f"{python} -m pip uninstall -y nvidia-ml-py", check=True)
     cpu_index = lab.mirror_urls["pytorch"].format(variant="cpu")
     lab.ssh(CPU_BUILD, f"{python} -m pip install -q --no-compile --force-reinstall --no-deps "
                        f"torch==2.13.0+cpu --index-url {cpu_index}", check=True)
@@ -148,8 +151,12 @@ def test_check_names_exactly_the_broken_hosts_then_fix_brings_them_back(lab, roo
     assert code == 1, err
     assert _status(run)[STOPPED] in ("pass", "simulated")
     assert sorted(h for h, s in _status(run).items() if s in ("drift", "fail")) == \
-        sorted([NO_TORCH, CPU_BUILD, NEW_GPU])
+        sorted([NO_TORCH, CPU_BUILD, NEW_GPU, NO_NVML])
     assert "torch does not import" in _problems(run, NO_TORCH)["torch"]
+    assert _problems(run, NO_NVML) == {"gpu": "nvidia-ml-py is not installed in the env"}
+    nvml_cell = next(r for h in run["hosts"] if h["host"] == NO_NVML for r in h["results"]
+                     if r["check"] == "gpu")
+    assert nvml_cell["fix"].endswith(f"--limit {NO_NVML} -y")  # the deploy reinstalls the pin
     assert "CPU build" in _problems(run, CPU_BUILD)["torch"]
     assert set(_problems(run, NEW_GPU)) == {"plan"}
     assert "Tesla P100" in _problems(run, NEW_GPU)["plan"]
@@ -157,7 +164,7 @@ def test_check_names_exactly_the_broken_hosts_then_fix_brings_them_back(lab, roo
     suites = ET.parse(room.reports / "broken.xml").getroot()
     failed = {case.get("classname") for case in suites.iter("testcase")
               if case.find("failure") is not None}
-    assert failed == {f"checkroom.{h}" for h in (NO_TORCH, CPU_BUILD, NEW_GPU)}
+    assert failed == {f"checkroom.{h}" for h in (NO_TORCH, CPU_BUILD, NEW_GPU, NO_NVML)}
     html = (room.reports / "broken.html").read_text()
     for host in HOSTS:
         assert f'data-host="{host}"' in html
@@ -165,17 +172,28 @@ def test_check_names_exactly_the_broken_hosts_then_fix_brings_them_back(lab, roo
     done = _labtorch(room, "check", str(room.inventory), "--fix", "--deploy",
                      str(REPO / "deploy.py"))
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert f"fixing 3 host(s): {', '.join(sorted([NO_TORCH, CPU_BUILD, NEW_GPU]))}" in done.stdout
+    fixed = sorted([NO_TORCH, CPU_BUILD, NEW_GPU, NO_NVML])
+    assert f"fixing 4 host(s): {', '.join(fixed)}" in done.stdout
 
 
 def test_the_testinfra_suite_runs_over_every_host_as_one_more_column(lab, room):
-    """Every host gets a testinfra cell and passes it: a CUDA-planned lab host's report says
-    "simulated", a CPU-planned one's "pass" (it has no GPU check to simulate)."""
+    """Every host gets a testinfra cell and passes it with its tests run, not skipped: a
+    CUDA-planned lab host's report says "simulated" (device answers replayed from its profile's
+    recording), a CPU-planned one's "pass" (it has no GPU check)."""
     _, run, err = _check(room, "--testinfra")
     for entry in run["hosts"]:
         cells = {r["check"]: r for r in entry["results"]}
         assert "testinfra" in cells, (entry["host"], err)
         assert cells["testinfra"]["status"] == "pass", (entry["host"], cells["testinfra"])
+        passed, total = map(int, re.match(r"(\d+) of (\d+) tests passed",
+                                          cells["testinfra"]["detail"]).groups())
+        assert passed >= total - 1, cells["testinfra"]  # only the .condarc test may skip
+        if entry["versions"]["torch_variant"] != "cpu":
+            assert cells["gpu"]["status"] == "simulated", cells["gpu"]
+            assert entry["versions"]["replayed"].startswith("recording "), entry["versions"]
+            assert "device answers replayed from recording" in cells["gpu"]["detail"]
+        else:
+            assert entry["versions"]["replayed"] is None
     assert any(e["versions"]["torch_variant"] != "cpu" for e in run["hosts"])
 
 

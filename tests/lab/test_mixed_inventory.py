@@ -70,10 +70,13 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def windows_pcs(tmp_path_factory) -> Iterator[dict[str, dict]]:
+def windows_pcs(tmp_path_factory, lab_is_required) -> Iterator[dict[str, dict]]:
     """Two stand-in Windows PCs: a real sshd each, ForceCommand = the stand-in script."""
     if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
-        pytest.skip("the stand-in Windows PCs need root and /usr/sbin/sshd")
+        why = "the stand-in Windows PCs need root and /usr/sbin/sshd"
+        if lab_is_required:
+            pytest.fail(f"lab required (CI or LABTORCH_REQUIRE_LAB): {why}", pytrace=False)
+        pytest.skip(why)
     root = tmp_path_factory.mktemp("windows-pcs")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "client")],
                    check=True)

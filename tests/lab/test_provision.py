@@ -4,7 +4,8 @@ One scenario, in the order an admin lives it (each step needs the previous one; 
 stay within the CI budget of one provisioning plus two re-runs):
 
 0. ``--dry``: the plan table and the pending changes, and no host changed;
-1. first run, with pc02 stopped in the middle of its conda install: every other host ends with
+1. first run, with pc02 stopped in the middle of its conda install (the mirror holds the
+   downloads until it is stopped, so its receipt still says "started"): every other host ends with
    exactly its planned torch build; the broken-driver host gets a CPU plan and a warning;
 2. pc02 back, second run: pc02 is repaired, the other hosts report no change;
 3. third run: zero changes on every host (pyinfra's --json results).
@@ -24,6 +25,7 @@ import pytest
 from labtorch.errors import LabtorchError
 from labtorch.lab import faults
 from labtorch.roles.torch import missing_pins, pinned_packages
+from labtorch.verify_report import judge, plan_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 STOPPED = "pc02"
@@ -123,12 +125,19 @@ def test_room_is_provisioned_from_nothing_repaired_after_a_stopped_host_and_conv
     }
     assert not any(labtorch_dir(lab, h.name).parent.exists() for h in lab.hosts)
 
-    first = deploy(lab)
-    wait_for_conda_install_to_start(lab, STOPPED, first)
+    # The mirror holds every download until pc02 is stopped: its receipt says "started" (written
+    # before the installer is fetched) and its installer cannot finish first, however fast it is.
+    faults.mirror_mode(lab, "stall")
     try:
-        stop(lab, STOPPED)
+        first = deploy(lab)
+        try:
+            wait_for_conda_install_to_start(lab, STOPPED, first)
+            stop(lab, STOPPED)
+        finally:
+            faults.mirror_mode(lab, "ok")
         code, results, log = finish(first)
     finally:
+        faults.mirror_mode(lab, "ok")
         faults.start_host(lab, STOPPED)
 
     # the plan table came before any change, and the broken driver got a CPU plan with a warning
@@ -140,6 +149,15 @@ def test_room_is_provisioned_from_nothing_repaired_after_a_stopped_host_and_conv
         assert installed_matches_plan(lab, name) == [], name
         report = json.loads((labtorch_dir(lab, name) / "verify.json").read_text())
         assert report["host"] == name
+        # a clean deploy passes verification: on a GPU plan only the device answers are replayed
+        plan = plan_from_dict(json.loads((labtorch_dir(lab, name) / "plan.json").read_text())
+                              ["plan"])
+        verdict = judge(report, plan, host=name)
+        if plan.is_gpu:
+            assert report["device"]["source"] == "standin", report["device"]
+            assert verdict.status == "simulated", verdict.summary()
+        else:
+            assert verdict.status == "pass", verdict.summary()
     receipt = json.loads((labtorch_dir(lab, STOPPED) / "receipt.json").read_text())
     assert receipt["state"] == "started"  # the half-finished install labtorch will repair
 

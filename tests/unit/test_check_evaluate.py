@@ -49,12 +49,19 @@ def planned(gpu: tuple[str, str], settings: Settings = SETTINGS) -> HostPlan:
     return plan_host(facts, settings.policy, os="linux", host="pc01")
 
 
+TURING = json.loads((Path(__file__).resolve().parents[1] / "standins" / "gpu" / "recordings"
+                     / "turing-rtx2080super.json").read_text())
+
+
 def verify_doc(plan: HostPlan, *, torch_version: str | None = None, imported: bool = True,
                simulated: bool = True, python: str | None = None) -> dict[str, Any]:
-    """A verification document as labtorch_verify.py prints it on a lab host (the lab serves
-    the CPU wheel relabelled with the planned variant)."""
+    """A verification document as labtorch_verify.py prints it on a lab host: the installed
+    wheel's own facts, device answers replayed from the recorded RTX 2080 SUPER."""
     version = torch_version or f"{plan.torch}+{plan.variant}"
+    local = version.partition("+")[2]  # the recording's 2.13 build of the same variant
+    build = TURING["builds"].get(f"2.13.0+{local}") if imported else None
     executable = f"{SETTINGS.env_python}"
+    devices = TURING["cuda"]["devices"] if build else []
     return {
         "schema": "labtorch-verify/1",
         "checked_at": "2026-11-28T06:00:00+00:00",
@@ -62,17 +69,24 @@ def verify_doc(plan: HostPlan, *, torch_version: str | None = None, imported: bo
         "python": {"executable": executable, "version": python or f"{plan.python}.4"},
         "plan": {"path": "/opt/miniforge3/.labtorch/plan.json", "sha256": "0" * 64},
         "lab": {"simulated": True, "host": "pc01", "profile": "turing"} if simulated else None,
+        "device": {"source": "standin", "profile": "turing-rtx2080super", "synthetic": True,
+                   "build": version if build else None} if simulated else {"source": "torch"},
         "torch": {"imported": imported, "version": version if imported else None,
-                  "dist_version": version if imported else None, "cuda": None,
+                  "dist_version": version if imported else None,
+                  "cuda": build["cuda"] if build else None,
                   "file": "/x/torch/__init__.py" if imported else None,
                   "error": None if imported else "ModuleNotFoundError: No module named 'torch'"},
-        "cuda": {"probed": imported, "available": False, "warnings": [], "device_count": 0,
-                 "devices": [], "arch_list": [], "error": None},
-        "matmul": {"ran": False, "allclose": None, "max_abs_diff": None, "size": 256,
-                   "error": None},
-        "cudnn": {"available": False, "version": None, "error": None},
-        "nvml": {"imported": True, "initialized": False, "driver_version": None,
-                 "cuda_driver_version": None, "devices": [], "error": "NVMLError_LibraryNotFound"},
+        "cuda": {"probed": imported, "available": bool(build), "warnings": [],
+                 "device_count": len(devices), "devices": devices,
+                 "arch_list": build["arch_list"] if build else [], "error": None},
+        "matmul": {"ran": bool(build), "allclose": True if build else None,
+                   "max_abs_diff": 0.0 if build else None, "size": 256, "error": None},
+        "cudnn": {"available": bool(build), "version": build["cudnn_version"] if build else None,
+                  "error": None},
+        "nvml": {"imported": True, "initialized": True,
+                 "driver_version": TURING["nvml"]["driver_version"],
+                 "cuda_driver_version": TURING["nvml"]["cuda_driver_version"],
+                 "devices": TURING["nvml"]["devices"], "error": None},
         "kernel": {"name": "pytorch", "searched": [], "spec_file":
                    "/usr/local/share/jupyter/kernels/pytorch/kernel.json",
                    "argv": [executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
@@ -382,3 +396,29 @@ def test_a_greenlet_that_died_becomes_its_hosts_error() -> None:
     gevent.joinall([died, fine])
     assert isinstance(run._outcome(died).error, ValueError)
     assert run._outcome(fine) == run.Gathered("out")
+
+
+def test_the_check_table_says_which_hosts_gpu_answers_were_replayed() -> None:
+    from rich.console import Console
+
+    from labtorch.check.model import CheckRun
+    from labtorch.check.render import check_table
+
+    plan = planned(RTX2080_595)
+    report = check(snapshot_text(RTX2080_595, plan=plan, verify=verify_doc(plan)))["report"]
+    gpu = next(r for r in report.results if r.check == "gpu")
+    assert gpu.status == "simulated"
+    assert gpu.detail.count("device answers replayed") == 1
+    assert gpu.detail.endswith("device answers replayed from recording turing-rtx2080super "
+                               "(synthetic)")
+    console = Console(width=400, record=True)
+    console.print(check_table(CheckRun("2026-12-02T00:00:00Z", "room.py", (report,))))
+    assert ("replayed GPU answers: pc01: recording turing-rtx2080super (synthetic)"
+            in console.export_text())
+
+
+def test_a_real_pcs_gpu_answers_are_not_marked_replayed() -> None:
+    plan = planned(RTX2080_595)
+    report = check(snapshot_text(RTX2080_595, plan=plan,
+                                 verify=verify_doc(plan, simulated=False)))["report"]
+    assert report.versions.replayed is None

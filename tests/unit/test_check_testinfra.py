@@ -89,3 +89,22 @@ def test_the_suite_ships_in_the_package() -> None:
     path = testinfra.suite_path()
     assert path.parts[-3:] == ("labtorch", "check", "suite")
     assert (path / "test_final_state.py").is_file()
+
+
+def test_a_host_whose_every_test_was_skipped_fails_the_testinfra_column(tmp_path: Path) -> None:
+    results = [testinfra.SuiteResult("pc01", "test_a", "skipped", "Skipped: no plan.json"),
+               testinfra.SuiteResult("pc01", "test_b", "skipped", "Skipped: no plan.json"),
+               testinfra.SuiteResult("pc02", "test_a", "pass"),
+               testinfra.SuiteResult("pc02", "test_b", "skipped", "Skipped: per-command")]
+    run = CheckRun("2026-11-28T06:00:00Z", "room.py", (
+        HostReport("pc01", "r", (CheckResult("pc01", "reach", "pass"),)),
+        HostReport("pc02", "r", (CheckResult("pc02", "reach", "pass"),)),
+    ))
+    cells = {h.host: {r.check: r for r in h.results}
+             for h in testinfra.merge(run, results, {}).hosts}
+    skipped = cells["pc01"]["testinfra"]
+    assert skipped.status == "fail"
+    assert skipped.cause == ("all 2 testinfra tests were skipped, nothing was asserted "
+                             "(Skipped: no plan.json)")
+    assert cells["pc02"]["testinfra"].status == "pass"
+    assert cells["pc02"]["testinfra"].detail == "1 of 2 tests passed, the rest skipped"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,14 @@ def test_the_readme_example_is_what_the_command_prints() -> None:
     # planned before torch 2.14.1 was added to data/releases.yaml: compare with that patch.
     out = out.replace("2.14.1", "2.14.0").replace("0.29.1", "0.29.0")
     assert json.loads(out) == json.loads(shown)
+
+
+def test_the_verification_docs_plan_example_installs_the_pinned_nvidia_ml_py() -> None:
+    """docs/verification.md: a GPU plan's install ends with the pinned nvidia-ml-py command."""
+    doc = (ROOT / "docs" / "verification.md").read_text(encoding="utf-8")
+    command = next(line for line in doc.splitlines() if line.startswith("labtorch plan "))
+    code, out, err = run(*shlex.split(command)[2:])
+    assert code == 0, err
+    install = json.loads(out)["install"]
+    assert install[-1] == ["nvidia-ml-py==13.615.71"]
+    assert '["nvidia-ml-py==13.615.71"]' in doc

@@ -182,7 +182,9 @@ def test_gt_730_gets_cpu_with_the_reason() -> None:
 def test_windows_never_gets_plain_pypi_torch(gpus: tuple[tuple[str, str], ...],
                                              driver: str) -> None:
     plan = plan_host(host(*gpus, driver=driver, os="windows"), SitePolicy())
-    for args in plan.install:
+    torch_commands = [args for args in plan.install if args[0].startswith("torch==")]
+    assert len(torch_commands) == 1
+    for args in torch_commands:
         assert "--index-url" in args
         assert args[args.index("--index-url") + 1].startswith("https://download.pytorch.org/whl/")
         assert args[0] == f"torch=={plan.torch}+{plan.variant}"
@@ -379,8 +381,20 @@ def test_lab_policy_pins_the_relabelled_wheel_on_the_site_index() -> None:
                         pytorch_index_url="http://127.0.0.1:8765/whl/{variant}/simple")
     plan = plan_host(host(("NVIDIA GeForce GTX 1080 Ti", "6.1"), driver="580.95.05"), policy)
     assert plan.install == (("torch==2.13.0+cu126", "--index-url",
-                             "http://127.0.0.1:8765/whl/cu126/simple"),)
+                             "http://127.0.0.1:8765/whl/cu126/simple"),
+                            ("nvidia-ml-py==13.615.71",))
     assert (plan.python, plan.torchvision, plan.torchaudio) == ("3.11", None, None)
+
+
+def test_a_gpu_plan_installs_what_verification_imports_from_the_sites_pypi() -> None:
+    policy = SitePolicy(torch="==2.13.0", pypi_index_url="http://10.0.0.5/pypi/simple",
+                        pytorch_index_url="http://10.0.0.5/whl/{variant}/simple")
+    gpu = plan_host(host(("NVIDIA GeForce RTX 3090", "8.6"), driver="580.95.05"), policy)
+    assert gpu.install[-1] == ("nvidia-ml-py==13.615.71", "--index-url",
+                               "http://10.0.0.5/pypi/simple")
+    cpu = plan_host(host(("GeForce GTX 780", "3.5"), driver="470.82.01"), policy)
+    assert cpu.variant == "cpu"  # no GPU check runs, so nothing of NVML is installed
+    assert not [cmd for cmd in cpu.install if cmd[0].startswith("nvidia-ml-py")]
 
 
 def test_mirror_rows_decide_the_index() -> None:

@@ -126,36 +126,51 @@ def test_no_driver_is_reported_in_plain_words():
     assert verdict.check("nvml").detail.startswith("no NVIDIA driver")
 
 
-def test_simulated_host_never_passes_gpu_checks_but_judges_versions_and_kernel_for_real():
-    report = gpu_report(lab=LAB, torch={"version": "2.13.0+cu126", "cuda": None},
-                        cuda={"available": False, "devices": [], "arch_list": []},
-                        matmul={"ran": False}, cudnn={"available": False, "version": None},
-                        nvml={"initialized": False, "error": "NVMLError_LibraryNotFound: NVML "
-                              "Shared Library Not Found"})
-    verdict = judge(report, make_plan())
-    gpu = [c for c in verdict.checks if c.id in ("cuda_available", "gpu_device", "gpu_arch",
-                                                 "gpu_matmul", "cudnn", "nvml")]
+REPLAYED = {"source": "standin", "recording": "/etc/labtorch-lab/gpu-recording.json",
+            "profile": "pascal-gtx1080ti", "synthetic": True, "build": "2.13.0+cu126"}
+
+
+def test_replayed_device_answers_mark_passing_gpu_checks_simulated_and_name_the_recording():
+    verdict = judge(gpu_report(lab=LAB, device=REPLAYED), make_plan())
+    gpu = [verdict.check(c) for c in ("cuda_available", "gpu_device", "gpu_arch", "gpu_matmul",
+                                      "cudnn", "nvml")]
     assert [c.status for c in gpu] == ["simulated"] * 6
-    assert verdict.check("torch_variant").status == "simulated"
+    assert all("replayed from recording pascal-gtx1080ti (synthetic)" in c.detail for c in gpu)
+    assert verdict.check("torch_variant").status == "pass"
     assert verdict.check("torch_version").status == "pass"
     assert verdict.check("jupyter_kernel").status == "pass"
-    assert verdict.status == "simulated" and verdict.ok
-    assert "simulated" in verdict.summary()
+    assert verdict.status == "simulated" and verdict.ok and verdict.simulated
+    assert "replayed from a recorded GPU" in verdict.summary()
 
 
-def test_simulated_host_with_a_plain_cpu_wheel_still_fails_as_a_cpu_build():
-    report = gpu_report(lab=LAB, torch={"version": "2.13.0+cpu", "cuda": None},
-                        cuda={"available": False, "devices": [], "arch_list": []},
-                        kernel={"torch_version": "2.13.0+cpu"})
+def test_a_lab_host_without_replayed_answers_is_judged_like_a_real_pc():
+    verdict = judge(gpu_report(lab=LAB), make_plan())
+    assert verdict.status == "pass" and not verdict.simulated
+
+
+def test_relabelled_cpu_wheel_on_a_lab_gpu_host_fails_as_a_cpu_build():
+    report = gpu_report(lab=LAB, device=REPLAYED, torch={"version": "2.13.0+cu126", "cuda": None},
+                        cuda={"available": False, "devices": [], "arch_list": []})
     verdict = judge(report, make_plan())
     assert verdict.status == "fail"
     assert verdict.failures[0].detail == "torch is a CPU build (torch.version.cuda is None)"
 
 
-def test_simulated_host_reports_simulated_even_when_the_gpu_looks_healthy():
-    verdict = judge(gpu_report(lab=LAB), make_plan())
-    assert "pass" not in {verdict.check(c).status for c in ("cuda_available", "gpu_matmul")}
-    assert verdict.status == "simulated"
+def test_replayed_answers_still_fail_a_wheel_without_the_hosts_sm():
+    report = gpu_report(lab=LAB, device=REPLAYED, cuda={"arch_list": [
+        "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "compute_120"]})
+    verdict = judge(report, make_plan())
+    assert verdict.check("gpu_arch").status == "fail"
+    assert "no kernels for sm_61" in verdict.check("gpu_arch").detail
+
+
+def test_replayed_answers_still_fail_a_missing_nvidia_ml_py_with_the_fix():
+    report = gpu_report(lab=LAB, device=REPLAYED, nvml={
+        "imported": False, "initialized": False,
+        "error": "ModuleNotFoundError: No module named 'pynvml'"})
+    check = judge(report, make_plan()).check("nvml")
+    assert check.status == "fail"
+    assert check.fix == "install it in the env: python -m pip install nvidia-ml-py"
 
 
 def test_cpu_plan_skips_gpu_checks_and_rejects_a_cuda_build():

@@ -36,6 +36,7 @@ def report(torch_version: str, cuda: str | None, **extra) -> str:
     doc = {
         "schema": "labtorch-verify/1", "python": {"executable": PYTHON, "version": "3.12.7"},
         "lab": extra.get("lab"),
+        "device": extra.get("device", {"source": "torch"}),
         "torch": {"imported": True, "version": torch_version, "cuda": cuda},
         "cuda": {"available": cuda is not None, "warnings": [], "arch_list": ["sm_86"],
                  "devices": [{"index": 0, "name": "NVIDIA GeForce RTX 3080",
@@ -91,12 +92,25 @@ def test_cpu_build_fails_the_host_with_the_cause_and_fix_in_plain_words(caplog):
     assert "fix: reinstall from the PyTorch cu126 index" in caplog.text
 
 
-def test_simulated_lab_host_does_not_fail_and_says_simulated(caplog):
+def test_lab_host_on_replayed_gpu_answers_does_not_fail_and_says_simulated(caplog):
     caplog.set_level(logging.INFO)
     lab = {"simulated": True, "profile": {"name": "ampere-rtx3080"}}
-    _, failed = run({RUN: [report("2.13.0+cu126", None, lab=lab)], **on_host_files()})
+    device = {"source": "standin", "profile": "ampere-rtx3080", "synthetic": True}
+    _, failed = run({RUN: [report("2.13.0+cu126", "12.6", lab=lab, device=device)],
+                     **on_host_files()})
     assert not failed
-    assert "verification simulated (3 passed, 7 simulated" in caplog.text
+    assert "verification simulated (4 passed, 6 simulated: passed on device answers replayed" \
+        in caplog.text
+
+
+def test_lab_host_with_a_relabelled_cpu_wheel_fails_like_a_real_pc(caplog):
+    caplog.set_level(logging.INFO)
+    lab = {"simulated": True, "profile": {"name": "ampere-rtx3080"}}
+    device = {"source": "standin", "profile": "ampere-rtx3080", "synthetic": True}
+    _, failed = run({RUN: [report("2.13.0+cu126", None, lab=lab, device=device)],
+                     **on_host_files()})
+    assert failed
+    assert "torch variant: torch is a CPU build (torch.version.cuda is None)" in caplog.text
 
 
 def test_missing_env_python_fails_the_host_saying_verification_did_not_run(caplog):
