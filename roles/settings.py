@@ -26,6 +26,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from labtorch.errors import DataError, LabtorchError
 from labtorch.model import SitePolicy
+from labtorch.roles.net import DEFAULT_NET, NetPolicy
 
 #: Every setting with its default (documented in README.md ("Provisioning a room")).
 DEFAULTS: dict[str, Any] = {
@@ -60,6 +61,14 @@ DEFAULTS: dict[str, Any] = {
     "labtorch_pip_extra_args": (),
     "labtorch_min_free_mib": 8192,
     "labtorch_os": None,
+    # network steps (docs/hardening.md): every download, pip and conda command is bounded
+    "labtorch_connect_timeout": 10,
+    "labtorch_stall_timeout": 60,
+    "labtorch_net_retries": 2,
+    "labtorch_command_timeout": 3600,
+    "labtorch_fallback_mirrors": (),
+    "labtorch_installer_fallback_urls": (),
+    "labtorch_pypi_fallback_urls": (),
 }
 
 PREFIX_DIRS = {"miniforge": "miniforge3", "miniconda": "miniconda3"}
@@ -121,6 +130,26 @@ def _url(value: Any, key: str, host: str | None, *, variant: bool = False) -> st
     probe = value.replace("{variant}", "x") if variant and isinstance(value, str) else value
     _text(probe, key, _URL, "None or an http(s):// URL without spaces, quotes or line breaks", host)
     return str(value)
+
+
+def _url_list(value: Any, key: str, host: str | None) -> tuple[str, ...]:
+    """An ordered tuple of http(s) URLs (a single string is a one-element tuple)."""
+    return _strings(value, key, _URL, "http(s):// URLs without spaces, quotes or line breaks",
+                    host)
+
+
+def _mirror_names(value: Any, host: str | None) -> tuple[str, ...]:
+    """``labtorch_fallback_mirrors``: names of data/mirrors.yaml rows, tried in this order."""
+    from labtorch import compat
+
+    key = "labtorch_fallback_mirrors"
+    names = _strings(value, key, _MIRROR, "mirror names of data/mirrors.yaml", host)
+    known = compat.load().mirrors
+    for name in names:
+        if name not in known:
+            raise _bad(key, value, f"a tuple of names from data/mirrors.yaml ({', '.join(known)})",
+                       host)
+    return names
 
 
 def _flag(value: Any, key: str, host: str | None) -> bool:
@@ -202,6 +231,12 @@ class Installer:
     file: str
     url: str
     sha256: str
+    fallback_urls: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Where to fetch it, in order: the site's mirror first, then its fallbacks."""
+        return (self.url, *self.fallback_urls)
 
 
 @cache
@@ -241,6 +276,10 @@ class Settings:
     pip_extra_args: tuple[str, ...]
     min_free_mib: int
     home: str
+    net: NetPolicy = DEFAULT_NET
+    fallback_mirrors: tuple[str, ...] = ()
+    installer_fallback_urls: tuple[str, ...] = ()
+    pypi_fallback_urls: tuple[str, ...] = ()
     host: str | None = None
     os: str = "linux"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -291,9 +330,28 @@ class Settings:
                 host=self.host,
                 fix="paste the 64 hex digits from the installer's .sha256 file",
             )
+        fallbacks = [*self.installer_fallback_urls]
+        for row in self.fallback_mirror_rows():
+            directory = getattr(row, self.conda_flavor)
+            if directory:
+                fallbacks.append(directory)
+        urls = tuple(f"{u.rstrip('/')}/{file}" for u in fallbacks)
         return Installer(
-            self.conda_flavor, self.conda_version, file, f"{base.rstrip('/')}/{file}", sha
+            self.conda_flavor, self.conda_version, file, f"{base.rstrip('/')}/{file}", sha,
+            tuple(u for u in dict.fromkeys(urls) if u != f"{base.rstrip('/')}/{file}"),
         )
+
+    def fallback_mirror_rows(self) -> list[Any]:
+        """The data/mirrors.yaml rows of ``labtorch_fallback_mirrors``, in the site's order."""
+        from labtorch import compat
+
+        mirrors = compat.load().mirrors
+        return [mirrors[name] for name in self.fallback_mirrors]
+
+    def pypi_fallbacks(self) -> tuple[str, ...]:
+        """PyPI indexes pip tries, in order, after the site's own (URLs first, then rows)."""
+        rows = [row.pypi for row in self.fallback_mirror_rows() if row.pypi]
+        return tuple(dict.fromkeys([*self.pypi_fallback_urls, *rows]))
 
     @classmethod
     def from_data(
@@ -460,6 +518,25 @@ class Settings:
             ),
             min_free_mib=whole_number(get("labtorch_min_free_mib"), "labtorch_min_free_mib", host),
             home=home,
+            net=NetPolicy(
+                connect_s=whole_number(
+                    get("labtorch_connect_timeout"), "labtorch_connect_timeout", host, minimum=1
+                ),
+                stall_s=whole_number(
+                    get("labtorch_stall_timeout"), "labtorch_stall_timeout", host, minimum=1
+                ),
+                retries=whole_number(get("labtorch_net_retries"), "labtorch_net_retries", host),
+                command_s=whole_number(
+                    get("labtorch_command_timeout"), "labtorch_command_timeout", host, minimum=10
+                ),
+            ),
+            fallback_mirrors=_mirror_names(get("labtorch_fallback_mirrors"), host),
+            installer_fallback_urls=_url_list(
+                get("labtorch_installer_fallback_urls"), "labtorch_installer_fallback_urls", host
+            ),
+            pypi_fallback_urls=_url_list(
+                get("labtorch_pypi_fallback_urls"), "labtorch_pypi_fallback_urls", host
+            ),
             host=host,
             os=os,
         )
