@@ -69,8 +69,15 @@ def _cached(current: Host) -> tuple[Settings, SystemInfo]:
 
             per_state[key] = windows_host(current, data)
             return per_state[key]
+        wanted = data.get("labtorch_os")
+        if wanted is not None and wanted not in ("linux", "windows"):
+            raise LabtorchError(
+                f"labtorch_os={wanted!r} is not supported: labtorch provisions Linux and Windows",
+                host=current.name,
+                fix="set labtorch_os = 'linux' or 'windows', or leave this host out of the room",
+            )
         system = current.get_fact(HostSystem)
-        os_name = data.get("labtorch_os") or system.os
+        os_name = wanted or system.os
         if os_name not in ("linux", "windows"):
             raise LabtorchError(
                 f"could not tell the OS (uname said {system.kernel!r})",

@@ -25,6 +25,7 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
 from labtorch.errors import DataError, LabtorchError
+from labtorch.inputs import safe_name, system_path_problem
 from labtorch.model import SitePolicy
 from labtorch.roles.net import DEFAULT_NET, NetPolicy
 
@@ -73,7 +74,6 @@ DEFAULTS: dict[str, Any] = {
 
 PREFIX_DIRS = {"miniforge": "miniforge3", "miniconda": "miniconda3"}
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./:\\-]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 _URL = re.compile(r"^https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+$")
@@ -218,6 +218,13 @@ without spaces, e.g. /opt/miniforge3
             f"conda prefix {path!r} is not an absolute path",
             host=host,
             fix=f"set {key} to an absolute path, e.g. /opt/miniforge3",
+        )
+    problem = system_path_problem(path)
+    if problem:
+        raise LabtorchError(
+            f"conda prefix {path!r} {problem}",
+            host=host,
+            fix=f"set {key} to a folder of its own, e.g. /opt/miniforge3",
         )
     return path.rstrip("/\\") or "/"
 
@@ -373,11 +380,12 @@ class Settings:
         kernel_scope = _choice(data, "labtorch_kernel_scope", ("all", "user"), host)
         condarc_mode = _choice(data, "labtorch_condarc_mode", ("persistent", "per-command"), host)
         env_name = get("labtorch_env_name")
-        if not isinstance(env_name, str) or not _ENV_NAME.fullmatch(env_name) or env_name == "base":
+        if not safe_name(env_name) or env_name == "base":
             raise LabtorchError(
                 f"labtorch_env_name={env_name!r} is not a usable env name",
                 host=host,
-                fix="use letters, digits, '.', '_' or '-', and not 'base'",
+                fix="use letters, digits, '.', '_' or '-' (starting with a letter, digit or '_'), "
+                "and not 'base'",
             )
         home = home or "/root"
         prefix = get("labtorch_conda_prefix")
@@ -450,6 +458,9 @@ class Settings:
             "None or a name of letters, digits, '.', '_' or '-'",
             host,
         )
+        if not safe_name(kernel_name):
+            raise _bad("labtorch_kernel_name", kernel_name,
+                       "None or a name starting with a letter, digit or '_'", host)
         display = _text(
             get("labtorch_kernel_display_name") or f"Python ({env_name})",
             "labtorch_kernel_display_name",

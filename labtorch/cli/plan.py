@@ -10,12 +10,14 @@ impossible policy) exits 2 with one line naming what was wrong and what to do.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
 
 from labtorch.compat import ComputeCapability, DriverVersion
 from labtorch.errors import LabtorchError
+from labtorch.inputs import mask_credentials, template_problem
 from labtorch.model import Gpu, GpuFacts, HostPlan, OsName, SitePolicy
 from labtorch.planner import plan_host
 
@@ -61,6 +63,9 @@ def plan(gpu_names: tuple[str, ...], ccs: tuple[str, ...], driver: str | None,
     _choice("--os", os_name, _OSES, required=False)
     _choice("--format", output, _FORMATS)
     _choice("--driver-floor", driver_floor, _FLOORS)
+    for option, url in (("--pytorch-index-url", pytorch_index_url),
+                        ("--pypi-index-url", pypi_index_url)):
+        _index_url(option, url)
     policy = SitePolicy(
         torch=torch_spec, python=python, python_max=python_max, mirror=mirror,
         pytorch_index_url=pytorch_index_url, pypi_index_url=pypi_index_url,
@@ -76,9 +81,24 @@ def plan(gpu_names: tuple[str, ...], ccs: tuple[str, ...], driver: str | None,
         facts = facts_from_options(gpu_names, ccs, driver, cuda, os_name)
     result = plan_host(facts, policy, os=os_name)
     if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        click.echo(mask_credentials(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
     else:
-        click.echo(as_table(result))
+        click.echo(mask_credentials(as_table(result)))
+
+
+def _index_url(option: str, url: str | None) -> None:
+    """An index URL (template) the planner can fill in: http(s), only ``{variant}`` fields."""
+    if url is None:
+        return
+    problem = template_problem(url)
+    plain = url.replace("{variant}", "x")
+    if problem is None and not re.fullmatch(r"https?://[^\s'\"<>\\]+", plain):
+        problem = "is not an http(s):// URL without spaces or quotes"
+    if problem:
+        raise LabtorchError(f"{option} {mask_credentials(url)!r} {problem}",
+                            fix=f"pass e.g. {option} https://download.pytorch.org/whl/{{variant}}"
+                            if option == "--pytorch-index-url" else
+                            f"pass e.g. {option} https://pypi.org/simple")
 
 
 def _choice(option: str, value: str | None, allowed: tuple[str, ...], *,
@@ -136,11 +156,17 @@ def facts_from_options(gpu_names: tuple[str, ...], ccs: tuple[str, ...], driver:
 
 
 def _gpu(name: str, cc: str | None) -> Gpu:
-    if cc is not None:
-        return Gpu(name, compute_capability=_cc(cc), compute_capability_source="reported")
     from labtorch.gpus import lookup
 
     match = lookup(name)
+    if cc is not None:
+        given = _cc(cc)
+        if match.status == "exact" and match.compute_capability not in (None, given):
+            raise LabtorchError(
+                f"--compute-capability {given} contradicts --gpu {name!r}, which has compute "
+                f"capability {match.compute_capability}",
+                fix="drop --compute-capability (the GPU table knows it) or name the right GPU")
+        return Gpu(name, compute_capability=given, compute_capability_source="reported")
     if match.status != "exact" or match.compute_capability is None:
         raise LabtorchError(match.message.split("; ")[0],
                             fix=_fix_of(match.message) or "pass --compute-capability X.Y")
@@ -157,12 +183,9 @@ def facts_from_file(path: Path, os_name: str | None, ccs: tuple[str, ...], drive
                     cuda: str | None) -> GpuFacts:
     """parse → enrich a saved nvidia-smi output; --compute-capability/--driver fill gaps."""
     from labtorch.facts.nvidia_smi import enrich, parse
+    from labtorch.inputs import read_saved_output
 
-    try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
-    except OSError as err:
-        raise LabtorchError(f"cannot read {path}: {err.strerror}",
-                            fix="pass the path of a saved nvidia-smi output") from err
+    text = read_saved_output(path)
     try:
         facts = enrich(parse(text, os_hint=os_name))
     except LabtorchError as err:

@@ -55,8 +55,9 @@ def run(lab: control.Lab, command: str) -> tuple[int, str]:
 def test_installer_download_falls_back_to_the_next_mirror_and_names_the_dead_one(lab, mirror):
     name, sha = installer(lab)
     dest = f"/tmp/labtorch-net-test/{name}"
-    code, out = run(lab, download_command([f"{DEAD_MIRROR}/{name}", f"{mirror['installers']}/{name}"],
-                                          dest, sha, NET) + f" && sha256sum {dest} && rm -f {dest}")
+    urls = [f"{DEAD_MIRROR}/{name}", f"{mirror['installers']}/{name}"]
+    command = download_command(urls, dest, sha, NET)
+    code, out = run(lab, f"{command} && sha256sum {dest} && rm -f {dest}")
     assert code == 0, out
     assert f"{MIRROR_ERROR} {DEAD_MIRROR}/{name}: connection refused" in out
     assert sha in out
@@ -117,7 +118,9 @@ for _name, _value in _ROOM.items():
     if _name.startswith("_") or not isinstance(_value, list):
         continue
     globals()[_name] = [
-        (e[0], {{**e[1], **_NET, **(_STALLED if e[0] == "pc02" else {{}})}}) for e in _value
+        (e[0], {{**e[1], **_NET, **(_STALLED if e[0] == "pc02" else {{}})}})
+        if isinstance(e, tuple) else e
+        for e in _value
     ]
 '''
 
@@ -156,6 +159,7 @@ def test_a_host_whose_mirror_stalls_fails_alone_named_while_the_other_finishes(
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1800,
     )
     faults.mirror_mode(other, "ok")
+    assert "{" in done.stdout, done.stderr[-4000:]
     results = json.loads(done.stdout[done.stdout.find("{"):])["results"]
     failed = {h for op in results["operations"] for h in op["error"]}
     assert failed == {"pc02"}, done.stderr[-4000:]
