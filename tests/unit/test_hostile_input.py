@@ -19,8 +19,8 @@ from labtorch.inputs import MAX_INPUT_BYTES, read_saved_output
 from labtorch.roles.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "fixtures" / "nvidia-smi"
-TABLE = REPO / "labtorch" / "lab" / "files" / "synthetic-blackwell-rtx-5080-linux-595.71.05-table.txt"
+LAB_FILES = REPO / "labtorch" / "lab" / "files"
+TABLE = LAB_FILES / "synthetic-blackwell-rtx-5080-linux-595.71.05-table.txt"
 
 
 def refusal(data: dict) -> str:
