@@ -63,6 +63,12 @@ def plan(gpu_names: tuple[str, ...], ccs: tuple[str, ...], driver: str | None,
     _choice("--os", os_name, _OSES, required=False)
     _choice("--format", output, _FORMATS)
     _choice("--driver-floor", driver_floor, _FLOORS)
+    for option, given in (("--torch", torch_spec), ("--python", python),
+                          ("--python-max", python_max), ("--mirror", mirror), ("--driver", driver),
+                          ("--cuda", cuda), ("--from", from_file)):
+        if given is not None and not given.strip():
+            raise LabtorchError(f"{option} is empty", fix=f"pass a value after {option} or leave "
+                                "it out")
     for option, url in (("--pytorch-index-url", pytorch_index_url),
                         ("--pypi-index-url", pypi_index_url)):
         _index_url(option, url)
