@@ -119,12 +119,13 @@ def json_text(data: dict[str, Any]) -> str:
 
 
 def write_json_command(path: str, data: dict[str, Any]) -> StringCommand:
-    """Write a small JSON file (a receipt) atomically with plain sh."""
+    """Write a small JSON file (a receipt) atomically with plain sh: folders 755, file 644."""
     directory = path.rsplit("/", 1)[0]
     tmp = f"{path}.tmp"
-    return StringCommand(
-        f"mkdir -p {shlex.quote(directory)} && printf '%s' {shlex.quote(json_text(data))} "
-        f"> {shlex.quote(tmp)} && mv {shlex.quote(tmp)} {shlex.quote(path)}"
+    return StringCommand(  # explicit modes, whatever the SSH session's umask
+        f"(umask 022 && mkdir -p {shlex.quote(directory)} && printf '%s' "
+        f"{shlex.quote(json_text(data))} > {shlex.quote(tmp)} && chmod 644 {shlex.quote(tmp)} "
+        f"&& mv {shlex.quote(tmp)} {shlex.quote(path)})"
     )
 
 

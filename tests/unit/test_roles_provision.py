@@ -381,3 +381,20 @@ def test_verify_timeout_that_is_not_a_number_is_a_labtorch_error_naming_the_sett
     data = {"labtorch_verify_timeout": "5 min"}
     with pytest.raises(LabtorchError, match=r"labtorch_verify_timeout='5 min'.*whole number"):
         run(verify.verify, {}, data, PLAN)
+
+
+def test_pip_conf_with_mirror_credentials_is_readable_by_the_deploying_account_only():
+    from labtorch.roles import channels
+
+    listing = install_listing(receipt=OURS, envs=[("pytorch", {"tool": "labtorch"})])
+    secret = {"labtorch_pypi_index_url": "https://lab:s3cret@mirror.example/simple"}
+    commands, _ = run(channels.pip_index, {f"p={PREFIX};": listing}, secret)
+    assert f"chmod 600 {PREFIX}/envs/pytorch/pip.conf" in commands
+    commands, _ = run(channels.pip_index, {f"p={PREFIX};": listing}, {})
+    assert f"chmod 644 {PREFIX}/envs/pytorch/pip.conf" in commands
+
+
+def test_receipts_get_explicit_modes_whatever_the_session_umask():
+    commands, _ = run(conda.conda, {})
+    receipt = next(c for c in changes(commands) if "receipt.json" in c)
+    assert receipt.startswith("(umask 022 && mkdir -p") and "chmod 644" in receipt
