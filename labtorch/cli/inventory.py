@@ -33,7 +33,7 @@ def from_ansible(source: str, output: str | None, vault_password_file: str | Non
     if not room.hosts:
         raise LabtorchError(f"{source} lists no hosts: not an Ansible inventory of a room",
                             fix="pass the INI/YAML inventory file (or folder) Ansible uses")
-    odd = [h for h in room.hosts if not re.fullmatch(r"[A-Za-z0-9_.:\[\]-]{1,253}", h)]
+    odd = [h for h in room.hosts if not re.fullmatch(r"[A-Za-z0-9_.:@/\[\]-]{1,253}", h)]
     if odd:
         raise LabtorchError(f"{source} names {len(odd)} host(s) that are no host names, e.g. "
                             f"{odd[0][:40]!r}: not an Ansible inventory of a room",
