@@ -162,6 +162,8 @@ class DriverVersion:
         parts = cleaned.split(".")
         if not cleaned or not all(p.isdigit() for p in parts) or len(parts) > 4:
             raise ValueError(f"{text!r} is not a driver version like '550.54.14'")
+        if any(len(p) > 6 for p in parts) or int(parts[0]) > 9999:
+            raise ValueError(f"{text!r} is no NVIDIA driver version (they look like '550.54.14')")
         return cls(Version(cleaned), cleaned)
 
     def __str__(self) -> str:

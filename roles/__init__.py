@@ -69,8 +69,15 @@ def _cached(current: Host) -> tuple[Settings, SystemInfo]:
 
             per_state[key] = windows_host(current, data)
             return per_state[key]
+        wanted = data.get("labtorch_os")
+        if wanted is not None and wanted not in ("linux", "windows"):
+            raise LabtorchError(
+                f"labtorch_os={wanted!r} is not supported: labtorch provisions Linux and Windows",
+                host=current.name,
+                fix="set labtorch_os = 'linux' or 'windows', or leave this host out of the room",
+            )
         system = current.get_fact(HostSystem)
-        os_name = data.get("labtorch_os") or system.os
+        os_name = wanted or system.os
         if os_name not in ("linux", "windows"):
             raise LabtorchError(
                 f"could not tell the OS (uname said {system.kernel!r})",
@@ -137,12 +144,13 @@ def json_text(data: dict[str, Any]) -> str:
 
 
 def write_json_command(path: str, data: dict[str, Any]) -> StringCommand:
-    """Write a small JSON file (a receipt) atomically with plain sh."""
+    """Write a small JSON file (a receipt) atomically with plain sh: folders 755, file 644."""
     directory = path.rsplit("/", 1)[0]
     tmp = f"{path}.tmp"
-    return StringCommand(
-        f"mkdir -p {shlex.quote(directory)} && printf '%s' {shlex.quote(json_text(data))} "
-        f"> {shlex.quote(tmp)} && mv {shlex.quote(tmp)} {shlex.quote(path)}"
+    return StringCommand(  # explicit modes, whatever the SSH session's umask
+        f"(umask 022 && mkdir -p {shlex.quote(directory)} && printf '%s' "
+        f"{shlex.quote(json_text(data))} > {shlex.quote(tmp)} && chmod 644 {shlex.quote(tmp)} "
+        f"&& mv {shlex.quote(tmp)} {shlex.quote(path)})"
     )
 
 

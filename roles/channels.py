@@ -194,4 +194,13 @@ def pip_index(torch_index: str = "the planned index") -> None:
         name=f"pip index in {settings.env_prefix}/pip.conf",
         path=f"{settings.env_prefix}/pip.conf",
         content=render_pip_conf(settings, torch_index),
+        mode=pip_conf_mode(settings),
     )
+
+
+def pip_conf_mode(settings: Settings) -> str:
+    """``600`` (the deploying account only) when the PyPI index URL carries credentials, so that
+    students cannot read the site mirror's password; ``644`` otherwise. pip run by another user
+    skips a config file it cannot read and uses PyPI's defaults."""
+    url = pypi_index_url(settings)
+    return "600" if without_password(url) != url else "644"

@@ -18,7 +18,6 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import StringCommand, deploy, operation
-from pyinfra.operations import files
 
 from labtorch.conda_decision import decide_conda
 from labtorch.facts.conda import RECEIPT, CondaInstallAt
@@ -30,6 +29,7 @@ from labtorch.roles import (
     refuse,
     write_json_command,
 )
+from labtorch.roles.net import DEFAULT_NET, NetPolicy, bounded, download_command, op_timeout
 from labtorch.roles.settings import DEFAULTS, Installer, Settings
 
 #: The channels Anaconda's terms of service cover (accepted only when the site opted in).
@@ -59,6 +59,8 @@ def _linux(settings: Settings) -> None:
         accept_defaults_tos=settings.accept_defaults_tos and settings.conda_flavor == "miniconda",
         free_mib=free,
         min_free_mib=settings.min_free_mib,
+        net=settings.net,
+        _timeout=op_timeout(settings.net),
     )
 
 
@@ -91,6 +93,7 @@ def conda_installed(
     accept_defaults_tos: bool = False,
     free_mib: int | None = None,
     min_free_mib: int = 0,
+    net: NetPolicy = DEFAULT_NET,
 ):
     """Make ``prefix`` a complete conda install that labtorch owns.
 
@@ -99,6 +102,8 @@ def conda_installed(
     + adopt: take over a complete install labtorch did not make (writes only a receipt)
     + accept_defaults_tos: accept Anaconda's ToS for ``defaults`` non-interactively (Miniconda)
     + free_mib / min_free_mib: refuse to start an install on a nearly full disk
+    + net: timeouts and retries of the download (tried from ``installer.urls`` in order) and
+      the bound on the installer's run (:mod:`labtorch.roles.net`)
 
     The decision is :func:`labtorch.conda_decision.decide_conda`, shared with Windows: labtorch's
     complete install → no change (or Anaconda's ToS accepted once); absent or labtorch's
@@ -134,8 +139,8 @@ def conda_installed(
     # "install": fresh, or over labtorch's half-finished install (step.repair); -u covers both
     staged = f"{prefix}/.labtorch/{installer.file}"
     yield write_json_command(receipt_path, receipt(installer, "started"))
-    yield from files.download._inner(src=installer.url, dest=staged, sha256sum=installer.sha256)
-    yield StringCommand("bash", shlex.quote(staged), "-b", "-u", "-p", shlex.quote(prefix))
+    yield StringCommand(download_command(installer.urls, staged, installer.sha256, net))
+    yield StringCommand(bounded(f"bash {shlex.quote(staged)} -b -u -p {shlex.quote(prefix)}", net))
     extra: dict[str, object] = {}
     if accept_defaults_tos:
         yield accept_tos_command(prefix)

@@ -18,6 +18,7 @@ from labtorch.facts.conda import CondaEnvPackages, CondaInstallAt
 from labtorch.model import HostPlan
 from labtorch.roles import host_os, host_settings, refuse, write_json_command
 from labtorch.roles.channels import channel_args, host_uses_condarc
+from labtorch.roles.net import DEFAULT_NET, NetPolicy, bounded, conda_env_vars, op_timeout
 from labtorch.roles.settings import DEFAULTS, Settings
 
 
@@ -43,6 +44,8 @@ def _linux(settings: Settings, plan: HostPlan) -> None:
         env_name=settings.env_name,
         python=plan.python,
         channel_args=channel_args(settings, host_uses_condarc(settings)),
+        net=settings.net,
+        _timeout=op_timeout(settings.net),
     )
 
 
@@ -79,13 +82,20 @@ def keeps_env(env_name: str, installed_python: str | None, python: str) -> bool:
 
 
 @operation()
-def conda_env(prefix: str, env_name: str, python: str, channel_args: tuple[str, ...] = ()):
+def conda_env(
+    prefix: str,
+    env_name: str,
+    python: str,
+    channel_args: tuple[str, ...] = (),
+    net: NetPolicy = DEFAULT_NET,
+):
     """Make ``<prefix>/envs/<env_name>`` a labtorch env with Python ``python``.
 
     + prefix: the conda install (its ``bin/conda`` is called by absolute path)
     + env_name: the env's name
     + python: the planned Python ("3.11")
     + channel_args: ``--override-channels -c ...`` when channels are passed per command
+    + net: conda's connect/read timeouts and retries, and the bound on the whole command
     """
     install = host.get_fact(CondaInstallAt, prefix=prefix)
     env_prefix = f"{prefix}/envs/{env_name}"
@@ -101,14 +111,7 @@ def conda_env(prefix: str, env_name: str, python: str, channel_args: tuple[str, 
         env_receipt_path(prefix, env_name),
         {"tool": "labtorch", "env": env_name, "python": python},
     )
-    yield StringCommand(
-        conda,
-        "create",
-        "-y",
-        "-q",
-        "-p",
-        shlex.quote(env_prefix),
-        shlex.quote(f"python={python}"),
-        "pip",
-        *map(shlex.quote, channel_args),
-    )
+    variables = " ".join(f"{k}={v}" for k, v in conda_env_vars(net).items())
+    create = " ".join([conda, "create", "-y", "-q", "-p", shlex.quote(env_prefix),
+                       shlex.quote(f"python={python}"), "pip", *map(shlex.quote, channel_args)])
+    yield StringCommand(bounded(f"env {variables} {create}", net))

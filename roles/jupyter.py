@@ -12,8 +12,6 @@ Settings: ``labtorch_kernel_scope`` ("all"), ``labtorch_kernel_name`` (the env n
 
 from __future__ import annotations
 
-import shlex
-
 from packaging.requirements import InvalidRequirement, Requirement
 from pyinfra import host
 from pyinfra.api import StringCommand, deploy, operation
@@ -21,7 +19,9 @@ from pyinfra.api import StringCommand, deploy, operation
 from labtorch.facts.conda import CondaEnvPackages
 from labtorch.roles import MANAGED_MARK, host_os, host_settings, managed_file, refuse
 from labtorch.roles.channels import templates
+from labtorch.roles.net import DEFAULT_NET, NetPolicy, op_timeout, pip_command
 from labtorch.roles.settings import DEFAULTS, Settings
+from labtorch.roles.torch import pypi_indexes
 
 
 def render_kernel_json(settings: Settings) -> str:
@@ -51,6 +51,9 @@ def jupyter() -> None:
         env_prefix=settings.env_prefix,
         requirement=settings.ipykernel_spec,
         extra_args=settings.pip_extra_args,
+        net=settings.net,
+        pypi_indexes=pypi_indexes(settings),
+        _timeout=op_timeout(settings.net),
     )
     managed_file(
         name=f"kernel spec {settings.kernel_name}",
@@ -60,12 +63,19 @@ def jupyter() -> None:
 
 
 @operation()
-def ipykernel(env_prefix: str, requirement: str = "ipykernel", extra_args: tuple[str, ...] = ()):
+def ipykernel(
+    env_prefix: str,
+    requirement: str = "ipykernel",
+    extra_args: tuple[str, ...] = (),
+    net: NetPolicy = DEFAULT_NET,
+    pypi_indexes: tuple[str, ...] = (),
+):
     """pip-install ``requirement`` into the env unless an installed version satisfies it.
 
     + env_prefix: the env
     + requirement: a PEP 508 requirement ("ipykernel", "ipykernel>=6.29")
     + extra_args: added to the pip command
+    + net / pypi_indexes: timeouts, retries, ordered PyPI indexes (:mod:`labtorch.roles.net`)
     """
     try:
         wanted = Requirement(requirement)
@@ -80,13 +90,5 @@ def ipykernel(env_prefix: str, requirement: str = "ipykernel", extra_args: tuple
     if have is not None and wanted.specifier.contains(have, prereleases=True):
         host.noop(f"{wanted.name} {have} is already installed")
         return
-    python = shlex.quote(f"{env_prefix}/bin/python")
-    yield StringCommand(
-        python,
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--disable-pip-version-check",
-        *map(shlex.quote, (requirement, *extra_args)),
-    )
+    yield StringCommand(pip_command(f"{env_prefix}/bin/python", (requirement, *extra_args), net,
+                                    pypi_indexes=pypi_indexes))

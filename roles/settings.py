@@ -27,7 +27,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from labtorch import compat
 from labtorch.cache.urls import through_cache
 from labtorch.errors import DataError, LabtorchError
+from labtorch.inputs import safe_name, system_path_problem
 from labtorch.model import SitePolicy
+from labtorch.roles.net import DEFAULT_NET, NetPolicy
 
 #: Every setting with its default (documented in README.md ("Provisioning a room")).
 DEFAULTS: dict[str, Any] = {
@@ -69,11 +71,18 @@ DEFAULTS: dict[str, Any] = {
     "labtorch_cache_url": None,
     "labtorch_cache_fallback": False,
     "labtorch_wheel_dir": None,
+    # network steps (docs/hardening.md): every download, pip and conda command is bounded
+    "labtorch_connect_timeout": 10,
+    "labtorch_stall_timeout": 60,
+    "labtorch_net_retries": 2,
+    "labtorch_command_timeout": 3600,
+    "labtorch_fallback_mirrors": (),
+    "labtorch_installer_fallback_urls": (),
+    "labtorch_pypi_fallback_urls": (),
 }
 
 PREFIX_DIRS = {"miniforge": "miniforge3", "miniconda": "miniconda3"}
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./:\\-]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 _URL = re.compile(r"^https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+$")
@@ -131,6 +140,26 @@ def _url(value: Any, key: str, host: str | None, *, variant: bool = False) -> st
     probe = value.replace("{variant}", "x") if variant and isinstance(value, str) else value
     _text(probe, key, _URL, "None or an http(s):// URL without spaces, quotes or line breaks", host)
     return str(value)
+
+
+def _url_list(value: Any, key: str, host: str | None) -> tuple[str, ...]:
+    """An ordered tuple of http(s) URLs (a single string is a one-element tuple)."""
+    return _strings(value, key, _URL, "http(s):// URLs without spaces, quotes or line breaks",
+                    host)
+
+
+def _mirror_names(value: Any, host: str | None) -> tuple[str, ...]:
+    """``labtorch_fallback_mirrors``: names of data/mirrors.yaml rows, tried in this order."""
+    from labtorch import compat
+
+    key = "labtorch_fallback_mirrors"
+    names = _strings(value, key, _MIRROR, "mirror names of data/mirrors.yaml", host)
+    known = compat.load().mirrors
+    for name in names:
+        if name not in known:
+            raise _bad(key, value, f"a tuple of names from data/mirrors.yaml ({', '.join(known)})",
+                       host)
+    return names
 
 
 def _flag(value: Any, key: str, host: str | None) -> bool:
@@ -200,6 +229,13 @@ without spaces, e.g. /opt/miniforge3
             host=host,
             fix=f"set {key} to an absolute path, e.g. /opt/miniforge3",
         )
+    problem = system_path_problem(path)
+    if problem:
+        raise LabtorchError(
+            f"conda prefix {path!r} {problem}",
+            host=host,
+            fix=f"set {key} to a folder of its own, e.g. /opt/miniforge3",
+        )
     return path.rstrip("/\\") or "/"
 
 
@@ -212,6 +248,12 @@ class Installer:
     file: str
     url: str
     sha256: str
+    fallback_urls: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Where to fetch it, in order: the site's mirror first, then its fallbacks."""
+        return (self.url, *self.fallback_urls)
 
 
 @cache
@@ -257,6 +299,10 @@ class Settings:
     cache_url: str | None = None
     cache_fallback: bool = False
     wheel_dir: str | None = None
+    net: NetPolicy = DEFAULT_NET
+    fallback_mirrors: tuple[str, ...] = ()
+    installer_fallback_urls: tuple[str, ...] = ()
+    pypi_fallback_urls: tuple[str, ...] = ()
     host: str | None = None
     os: str = "linux"
     lock_file: str | None = None
@@ -311,8 +357,15 @@ class Settings:
                 host=self.host,
                 fix="paste the 64 hex digits from the installer's .sha256 file",
             )
+        fallbacks = [*self.installer_fallback_urls]
+        for row in self.fallback_mirror_rows():
+            directory = getattr(row, self.conda_flavor)
+            if directory:
+                fallbacks.append(directory)
+        urls = tuple(f"{u.rstrip('/')}/{file}" for u in fallbacks)
         return Installer(
-            self.conda_flavor, self.conda_version, file, f"{base.rstrip('/')}/{file}", sha
+            self.conda_flavor, self.conda_version, file, f"{base.rstrip('/')}/{file}", sha,
+            tuple(u for u in dict.fromkeys(urls) if u != f"{base.rstrip('/')}/{file}"),
         )
 
     def _installer_directory(self, flavor: Mapping[str, Any]) -> str:
@@ -328,6 +381,17 @@ class Settings:
             if directory:
                 return str(directory).format(version=self.conda_version)
         return str(flavor["upstream"]).format(version=self.conda_version)
+    def fallback_mirror_rows(self) -> list[Any]:
+        """The data/mirrors.yaml rows of ``labtorch_fallback_mirrors``, in the site's order."""
+        from labtorch import compat
+
+        mirrors = compat.load().mirrors
+        return [mirrors[name] for name in self.fallback_mirrors]
+
+    def pypi_fallbacks(self) -> tuple[str, ...]:
+        """PyPI indexes pip tries, in order, after the site's own (URLs first, then rows)."""
+        rows = [row.pypi for row in self.fallback_mirror_rows() if row.pypi]
+        return tuple(dict.fromkeys([*self.pypi_fallback_urls, *rows]))
 
     @classmethod
     def from_data(
@@ -349,11 +413,12 @@ class Settings:
         kernel_scope = _choice(data, "labtorch_kernel_scope", ("all", "user"), host)
         condarc_mode = _choice(data, "labtorch_condarc_mode", ("persistent", "per-command"), host)
         env_name = get("labtorch_env_name")
-        if not isinstance(env_name, str) or not _ENV_NAME.fullmatch(env_name) or env_name == "base":
+        if not safe_name(env_name) or env_name == "base":
             raise LabtorchError(
                 f"labtorch_env_name={env_name!r} is not a usable env name",
                 host=host,
-                fix="use letters, digits, '.', '_' or '-', and not 'base'",
+                fix="use letters, digits, '.', '_' or '-' (starting with a letter, digit or '_'), "
+                "and not 'base'",
             )
         home = home or "/root"
         prefix = get("labtorch_conda_prefix")
@@ -426,6 +491,9 @@ class Settings:
             "None or a name of letters, digits, '.', '_' or '-'",
             host,
         )
+        if not safe_name(kernel_name):
+            raise _bad("labtorch_kernel_name", kernel_name,
+                       "None or a name starting with a letter, digit or '_'", host)
         display = _text(
             get("labtorch_kernel_display_name") or f"Python ({env_name})",
             "labtorch_kernel_display_name",
@@ -494,6 +562,25 @@ class Settings:
             ),
             min_free_mib=whole_number(get("labtorch_min_free_mib"), "labtorch_min_free_mib", host),
             home=home,
+            net=NetPolicy(
+                connect_s=whole_number(
+                    get("labtorch_connect_timeout"), "labtorch_connect_timeout", host, minimum=1
+                ),
+                stall_s=whole_number(
+                    get("labtorch_stall_timeout"), "labtorch_stall_timeout", host, minimum=1
+                ),
+                retries=whole_number(get("labtorch_net_retries"), "labtorch_net_retries", host),
+                command_s=whole_number(
+                    get("labtorch_command_timeout"), "labtorch_command_timeout", host, minimum=10
+                ),
+            ),
+            fallback_mirrors=_mirror_names(get("labtorch_fallback_mirrors"), host),
+            installer_fallback_urls=_url_list(
+                get("labtorch_installer_fallback_urls"), "labtorch_installer_fallback_urls", host
+            ),
+            pypi_fallback_urls=_url_list(
+                get("labtorch_pypi_fallback_urls"), "labtorch_pypi_fallback_urls", host
+            ),
             host=host,
             os=os,
             lock_file=_optional(get("labtorch_lock_file"), "labtorch_lock_file", _LOCK_PATH,

@@ -10,8 +10,6 @@ Settings: ``labtorch_pip_extra_args`` (() — e.g. ``("--no-compile",)`` in the 
 
 from __future__ import annotations
 
-import shlex
-
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 from pyinfra import host
@@ -20,7 +18,8 @@ from pyinfra.api import StringCommand, deploy, operation
 from labtorch.facts.conda import CondaEnvPackages
 from labtorch.model import HostPlan
 from labtorch.roles import host_os, host_settings
-from labtorch.roles.settings import DEFAULTS
+from labtorch.roles.net import DEFAULT_NET, NetPolicy, op_timeout, pip_command
+from labtorch.roles.settings import DEFAULTS, Settings
 
 
 def pinned_packages(install: tuple[tuple[str, ...], ...]) -> dict[str, str]:
@@ -79,7 +78,17 @@ def torch(plan: HostPlan) -> None:
         env_prefix=settings.env_prefix,
         install=plan.install,
         extra_args=settings.pip_extra_args,
+        net=settings.net,
+        pypi_indexes=pypi_indexes(settings),
+        _timeout=op_timeout(settings.net),
     )
+
+
+def pypi_indexes(settings: Settings) -> tuple[str, ...]:
+    """The env's PyPI index, then the site's ordered fallbacks (what pip tries, in order)."""
+    from labtorch.roles.channels import pypi_index_url
+
+    return (pypi_index_url(settings), *settings.pypi_fallbacks())
 
 
 @operation()
@@ -87,12 +96,16 @@ def pip_packages(
     env_prefix: str,
     install: tuple[tuple[str, ...], ...],
     extra_args: tuple[str, ...] = (),
+    net: NetPolicy = DEFAULT_NET,
+    pypi_indexes: tuple[str, ...] = (),
 ):
     """Run ``python -m pip install`` for each argument tuple unless every pin is already met.
 
     + env_prefix: the env whose ``bin/python`` runs pip
     + install: pip argument tuples (``HostPlan.install``); their ``name==version`` pins decide
     + extra_args: added to every pip command (e.g. ``--no-compile``)
+    + net / pypi_indexes: timeouts, retries and the ordered PyPI indexes
+      (:func:`labtorch.roles.net.pip_command`: a mirror failure is reported as one)
     """
     packages = host.get_fact(CondaEnvPackages, env_prefix=env_prefix)
     pins = pinned_packages(install)
@@ -100,14 +113,8 @@ def pip_packages(
     if not missing:
         host.noop(f"{', '.join(f'{n}=={v}' for n, v in pins.items())} already installed")
         return
-    python = shlex.quote(f"{env_prefix}/bin/python")
+    python = f"{env_prefix}/bin/python"
     for args in install:
         yield StringCommand(
-            python,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            *map(shlex.quote, (*args, *extra_args)),
+            pip_command(python, (*args, *extra_args), net, pypi_indexes=pypi_indexes)
         )

@@ -150,6 +150,10 @@ def _plan_check(host: str, snapshot: Snapshot, settings: Settings,
         return None, CheckResult(host, "plan", "fail",
                                  f"could not read {where}: the check script gave no result "
                                  f"({snapshot.plan_error or 'no output'})", fix)
+    if snapshot.plan is None and snapshot.plan_corrupt:
+        why = (snapshot.plan_error or "")[:200]
+        return None, CheckResult(host, "plan", "fail",
+                                 f"{where} is corrupt: not a JSON plan ({why})", fix)
     if snapshot.plan is None:
         why = f" ({snapshot.plan_error})" if snapshot.plan_error else ""
         return None, CheckResult(host, "plan", "fail",

@@ -68,6 +68,8 @@ class Snapshot:
     verify_error: str | None = None
     condarc_sha256: str | None = None
     pip_conf: str | None = None
+    #: plan.json exists but is not a JSON object (edited, truncated): corrupt, not missing
+    plan_corrupt: bool = False
 
     @property
     def simulated(self) -> bool:
@@ -210,7 +212,7 @@ def parse_snapshot(text: str, conda_prefix: str | None = None) -> Snapshot:
                     plan_error=plan_error, verify=verify, verify_missing=missing,
                     verify_error=verify_error,
                     condarc_sha256=condarc[0] if condarc else None,
-                    pip_conf=pip_conf or None)
+                    pip_conf=pip_conf or None, plan_corrupt=plan is None and bool(plan_text))
 
 
 def _windows_snapshot(parts: dict[str, str], conda_prefix: str | None) -> Snapshot:
@@ -253,6 +255,7 @@ def _windows_snapshot(parts: dict[str, str], conda_prefix: str | None) -> Snapsh
                     if not found.get(key))
     return Snapshot(system=system, gpu=parse_gpus(parts.get("windows-gpus", "")), conda=conda,
                     marker=None, plan=plan, plan_error=plan_error, verify=verify,
+                    plan_corrupt=plan is None and plan_error is not None,
                     verify_missing=missing, verify_error=verify_error,
                     condarc_sha256=found.get("condarc_sha256") or None,
                     pip_conf=(found.get("pip_ini") or "").strip() or None)

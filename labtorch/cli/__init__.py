@@ -14,13 +14,26 @@ import click
 from labtorch.cli.codes import EXIT_USAGE
 from labtorch.errors import LabtorchError
 
+#: Longer arguments are refused before any command sees them (Linux's PATH_MAX).
+MAX_ARG_CHARS = 4096
+
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            for arg in [*ctx.protected_args, *ctx.args]:
+                if "\x00" in arg or len(arg) > MAX_ARG_CHARS:
+                    raise LabtorchError(
+                        f"an argument ({arg[:40]!r}...) holds a NUL byte or is longer than "
+                        f"{MAX_ARG_CHARS} characters", fix="pass plain paths and values")
             return super().invoke(ctx)
         except LabtorchError as err:
             click.echo(f"labtorch: error: {err.line()}", err=True)
+            sys.exit(EXIT_USAGE)
+        except OSError as err:  # a path the OS refuses (name too long, a device, no permission)
+            where = f"{err.filename}: " if err.filename else ""
+            click.echo(f"labtorch: error: {where}{err.strerror or err}; pass a readable file "
+                       "or folder", err=True)
             sys.exit(EXIT_USAGE)
 
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 from pathlib import Path
 from typing import IO
@@ -16,6 +15,7 @@ import click
 from labtorch.cli.output import output_option, show, write
 from labtorch.errors import LabtorchError
 from labtorch.facts.nvidia_smi import enrich, parse
+from labtorch.inputs import decode_saved, read_bounded
 from labtorch.model import GpuFacts
 
 
@@ -42,7 +42,7 @@ def parse_command(file: IO[bytes], os_hint: str | None, output_format: str,
     `>` redirect) files are read as they are.
     """
     name = getattr(file, "name", "-")
-    text = _decode(file.read(), name)
+    text = decode_saved(read_bounded(file, name), name)
     try:
         result = parse(text, os_hint=os_hint)
     except LabtorchError as err:
@@ -53,22 +53,6 @@ def parse_command(file: IO[bytes], os_hint: str | None, output_format: str,
         write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", output)
     else:
         _print_table(result, output)
-
-
-def _decode(data: bytes, name: str) -> str:
-    """Bytes of a saved output -> text: BOM first (UTF-8, UTF-16), then UTF-8."""
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                          (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            return data.decode(encoding)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise LabtorchError(
-            f"{name} is not UTF-8 or UTF-16 text (byte {err.start})",
-            fix="save the output as UTF-8 (on Windows: `nvidia-smi | Out-File -Encoding utf8 "
-            "smi.txt`, or `chcp 65001` in cmd.exe before capturing)",
-        ) from err
 
 
 def _print_table(result: GpuFacts, output: Path | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -36,6 +37,14 @@ def from_ansible(source: str, output: str | None, vault_password_file: str | Non
     `LABTORCH_ANSIBLE_INVENTORY=SOURCE pyinfra inventory/ansible.py labtorch.deploys.room`.
     """
     room = read_ansible_inventory(source, vault_password_file=vault_password_file)
+    if not room.hosts:
+        raise LabtorchError(f"{source} lists no hosts: not an Ansible inventory of a room",
+                            fix="pass the INI/YAML inventory file (or folder) Ansible uses")
+    odd = [h for h in room.hosts if not re.fullmatch(r"[A-Za-z0-9_.:@/\[\]-]{1,253}", h)]
+    if odd:
+        raise LabtorchError(f"{source} names {len(odd)} host(s) that are no host names, e.g. "
+                            f"{odd[0][:40]!r}: not an Ansible inventory of a room",
+                            fix="pass the INI/YAML inventory file (or folder) Ansible uses")
     for warning in room.warnings:
         click.echo(f"labtorch: warning: {warning}", err=True)
     if room.ssh_options:

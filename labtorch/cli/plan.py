@@ -10,6 +10,7 @@ impossible policy) exits 2 with one line naming what was wrong and what to do.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ from labtorch.cli.output import write
 from labtorch.compat import ComputeCapability, DriverVersion
 from labtorch.errors import LabtorchError
 from labtorch.gpu_plans import plan_by_candidates
+from labtorch.inputs import mask_credentials, template_problem
 from labtorch.model import Gpu, GpuFacts, HostPlan, OsName, SitePolicy
 from labtorch.planner import plan_host
 
@@ -67,6 +69,15 @@ def plan(gpu_names: tuple[str, ...], ccs: tuple[str, ...], driver: str | None,
     _choice("--os", os_name, _OSES, required=False)
     _choice("--format", output, _FORMATS)
     _choice("--driver-floor", driver_floor, _FLOORS)
+    for option, given in (("--torch", torch_spec), ("--python", python),
+                          ("--python-max", python_max), ("--mirror", mirror), ("--driver", driver),
+                          ("--cuda", cuda), ("--from", from_file)):
+        if given is not None and not given.strip():
+            raise LabtorchError(f"{option} is empty", fix=f"pass a value after {option} or leave "
+                                "it out")
+    for option, url in (("--pytorch-index-url", pytorch_index_url),
+                        ("--pypi-index-url", pypi_index_url)):
+        _index_url(option, url)
     policy = SitePolicy(
         torch=torch_spec, python=python, python_max=python_max, mirror=mirror,
         pytorch_index_url=pytorch_index_url, pypi_index_url=pypi_index_url,
@@ -82,9 +93,10 @@ def plan(gpu_names: tuple[str, ...], ccs: tuple[str, ...], driver: str | None,
         facts = facts_from_options(gpu_names, ccs, driver, cuda, os_name)
     result = _plan(facts, policy, os_name)
     if output == "json":
-        write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", output_file)
+        write(mask_credentials(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+              + "\n", output_file)
     else:
-        write(as_table(result) + "\n", output_file)
+        write(mask_credentials(as_table(result)) + "\n", output_file)
 
 
 def _plan(facts: GpuFacts, policy: SitePolicy, os_name: str | None) -> HostPlan:
@@ -97,6 +109,21 @@ def _plan(facts: GpuFacts, policy: SitePolicy, os_name: str | None) -> HostPlan:
         assert named.plan is not None
         return named.plan
     return plan_host(facts, policy, os=os_name)
+
+
+def _index_url(option: str, url: str | None) -> None:
+    """An index URL (template) the planner can fill in: http(s), only ``{variant}`` fields."""
+    if url is None:
+        return
+    problem = template_problem(url)
+    plain = url.replace("{variant}", "x")
+    if problem is None and not re.fullmatch(r"https?://[^\s'\"<>\\]+", plain):
+        problem = "is not an http(s):// URL without spaces or quotes"
+    if problem:
+        raise LabtorchError(f"{option} {mask_credentials(url)!r} {problem}",
+                            fix=f"pass e.g. {option} https://download.pytorch.org/whl/{{variant}}"
+                            if option == "--pytorch-index-url" else
+                            f"pass e.g. {option} https://pypi.org/simple")
 
 
 def _choice(option: str, value: str | None, allowed: tuple[str, ...], *,
@@ -154,11 +181,17 @@ def facts_from_options(gpu_names: tuple[str, ...], ccs: tuple[str, ...], driver:
 
 
 def _gpu(name: str, cc: str | None) -> Gpu:
-    if cc is not None:
-        return Gpu(name, compute_capability=_cc(cc), compute_capability_source="reported")
     from labtorch.gpus import lookup
 
     match = lookup(name)
+    if cc is not None:
+        given = _cc(cc)
+        if match.status == "exact" and match.compute_capability not in (None, given):
+            raise LabtorchError(
+                f"--compute-capability {given} contradicts --gpu {name!r}, which has compute "
+                f"capability {match.compute_capability}",
+                fix="drop --compute-capability (the GPU table knows it) or name the right GPU")
+        return Gpu(name, compute_capability=given, compute_capability_source="reported")
     if match.status == "unknown":
         raise LabtorchError(match.message.split("; ")[0],
                             fix=_fix_of(match.message) or "pass --compute-capability X.Y")
@@ -177,12 +210,9 @@ def facts_from_file(path: Path, os_name: str | None, ccs: tuple[str, ...], drive
                     cuda: str | None) -> GpuFacts:
     """parse → enrich a saved nvidia-smi output; --compute-capability/--driver fill gaps."""
     from labtorch.facts.nvidia_smi import enrich, parse
+    from labtorch.inputs import read_saved_output
 
-    try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
-    except OSError as err:
-        raise LabtorchError(f"cannot read {path}: {err.strerror}",
-                            fix="pass the path of a saved nvidia-smi output") from err
+    text = read_saved_output(path)
     try:
         facts = enrich(parse(text, os_hint=os_name))
     except LabtorchError as err:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from labtorch.errors import LabtorchError
+from labtorch.inputs import read_saved_output
 
 LAB_DIR = Path(__file__).resolve().parent
 DEFAULT_ROOM = LAB_DIR / "rooms" / "default.yaml"
@@ -63,7 +64,7 @@ class Room:
 
 def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
     """Read profiles.yaml; every entry becomes a ``Profile``."""
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = yaml.safe_load(read_saved_output(path)) or {}
     profiles: dict[str, Profile] = {}
     for name, row in raw.items():
         if not isinstance(row, dict) or "family" not in row:
@@ -93,7 +94,7 @@ def load_room(path: Path | None = None, *, hosts: int | None = None) -> Room:
     if not path.is_file():
         raise LabtorchError(f"room file {path} does not exist", fix="pass --room FILE (YAML)")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(read_saved_output(path)) or {}
     except yaml.YAMLError as err:
         raise LabtorchError(f"room file {path} is not valid YAML: {err}") from err
     rows: list[Any] = raw.get("hosts") or []

@@ -21,6 +21,7 @@ from labtorch.errors import LabtorchError
 from labtorch.roles import MANAGED_MARK, json_text
 from labtorch.roles.conda import DEFAULTS_CHANNELS, receipt
 from labtorch.roles.env import foreign_env, keeps_env
+from labtorch.roles.net import DEFAULT_NET, NetPolicy
 from labtorch.roles.settings import Installer
 from labtorch.roles.torch import missing_pins, pinned_packages
 from labtorch.windows.facts import (
@@ -210,7 +211,10 @@ def conda_env_windows(prefix: str, env_name: str, python: str,
 
 @operation()
 def pip_packages_windows(
-    python_exe: str, install: tuple[tuple[str, ...], ...], extra_args: tuple[str, ...] = ()
+    python_exe: str,
+    install: tuple[tuple[str, ...], ...],
+    extra_args: tuple[str, ...] = (),
+    net: NetPolicy = DEFAULT_NET,
 ):
     """``python.exe -m pip install`` each argument tuple unless every pin is already met.
 
@@ -227,12 +231,18 @@ def pip_packages_windows(
         return
     for args in install:
         yield ps("run", {"Exe": python_exe, "ExeArgs": [
-            "-m", "pip", "install", "-q", "--disable-pip-version-check", *args, *extra_args]})
+            "-m", "pip", "install", *pip_net_args(net), *args, *extra_args]})
+
+
+def pip_net_args(net: NetPolicy) -> list[str]:
+    """pip's own stall timeout and retries; no ``-q``, so a mirror's answer stays in the log."""
+    return ["--disable-pip-version-check", "--progress-bar", "off",
+            "--timeout", str(net.stall_s), "--retries", str(net.retries)]
 
 
 @operation()
 def ipykernel_windows(python_exe: str, requirement: str = "ipykernel",
-                      extra_args: tuple[str, ...] = ()):
+                      extra_args: tuple[str, ...] = (), net: NetPolicy = DEFAULT_NET):
     """pip-install ``requirement`` into the env unless an installed version satisfies it.
 
     + python_exe: the env's interpreter, absolute
@@ -248,7 +258,7 @@ def ipykernel_windows(python_exe: str, requirement: str = "ipykernel",
         host.noop(f"{wanted.name} {have} is already installed")
         return
     yield ps("run", {"Exe": python_exe, "ExeArgs": [
-        "-m", "pip", "install", "-q", "--disable-pip-version-check", requirement, *extra_args]})
+        "-m", "pip", "install", *pip_net_args(net), requirement, *extra_args]})
 
 
 @operation()

@@ -39,6 +39,7 @@ from pyinfra.connectors.ssh import SSHConnector
 from labtorch.errors import LabtorchError
 from labtorch.model import HostPlan
 from labtorch.roles import MANAGED_MARK, host_settings, host_system, refused
+from labtorch.roles.net import op_timeout
 from labtorch.roles.settings import Settings
 from labtorch.windows.facts import (
     WindowsCondaInstallAt,
@@ -140,6 +141,7 @@ def conda(settings: Settings) -> None:
         adopt=settings.adopt_conda,
         accept_defaults_tos=settings.accept_defaults_tos and settings.conda_flavor == "miniconda",
         free_mib=free_mib_on_drive(system, where.prefix),
+        _timeout=op_timeout(settings.net),
         min_free_mib=settings.min_free_mib,
     )
 
@@ -251,6 +253,8 @@ def torch(settings: Settings, plan: HostPlan) -> None:
         python_exe=where.env_python,
         install=plan.install,
         extra_args=settings.pip_extra_args,
+        net=settings.net,
+        _timeout=op_timeout(settings.net),
     )
 
 
@@ -280,6 +284,8 @@ def jupyter(settings: Settings) -> None:
         python_exe=where.env_python,
         requirement=settings.ipykernel_spec,
         extra_args=settings.pip_extra_args,
+        net=settings.net,
+        _timeout=op_timeout(settings.net),
     )
     managed_file_windows(
         name=f"kernel spec {settings.kernel_name}",

@@ -191,6 +191,15 @@ def test_a_host_never_provisioned_fails_the_plan_check() -> None:
     assert "/opt/miniforge3/envs/pytorch/bin/python is missing" in cells["verify"].cause
 
 
+def test_a_corrupt_plan_json_is_reported_as_corrupt_not_as_missing() -> None:
+    text = snapshot_text(RTX2080_595, plan=None, verify=None, missing=("env-python",))
+    text = text.replace("@@labtorch-check:plan@@\n", '@@labtorch-check:plan@@\n{"plan": {"tor\n')
+    cell = check(text)["cells"]["plan"]
+    assert cell.status == "fail"
+    assert "/opt/miniforge3/.labtorch/plan.json is corrupt" in cell.cause
+    assert "has not provisioned" not in cell.cause
+
+
 def test_an_edited_pip_conf_or_condarc_fails_the_config_check() -> None:
     plan = planned(RTX2080_595)
     cells = check(snapshot_text(

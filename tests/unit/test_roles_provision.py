@@ -111,7 +111,11 @@ def test_bare_host_downloads_pinned_miniforge_verifies_sha256_and_installs_silen
     assert not failed
     assert any(url in c for c in done)
     assert any(SHA in c and "sha256sum" in c for c in done)
-    assert any(c.startswith("bash ") and f"-b -u -p {PREFIX}" in c for c in done)
+    assert any(c.startswith("timeout -k 10 3600 sh -c 'bash ") and f"-b -u -p {PREFIX}" in c
+               for c in done)
+    download = next(c for c in done if url in c)
+    assert "--connect-timeout 10" in download and "--speed-time 60" in download
+    assert "--retry 2" in download
     receipts = [c for c in done if "receipt.json" in c]
     assert '"started"' in receipts[0] and '"complete"' in receipts[-1]
 
@@ -147,7 +151,8 @@ def test_half_finished_install_labtorch_started_is_repaired_in_place():
     listing = install_listing(conda_bin=False, history=False, receipt=started)
     commands, failed = run(conda.conda, {f"p={PREFIX};": listing})
     assert not failed
-    assert any(c.startswith("bash ") and f"-u -p {PREFIX}" in c for c in changes(commands))
+    assert any(f"sh -c 'bash {PREFIX}/.labtorch/" in c and f"-u -p {PREFIX}" in c
+               for c in changes(commands))
 
 
 def test_miniconda_defaults_tos_is_accepted_only_when_the_site_opted_in():
@@ -183,7 +188,10 @@ def test_env_is_created_with_the_planned_python_and_recorded_first():
     done = changes(commands)
     assert not failed
     assert "envs/pytorch.json" in done[0]
-    assert done[1] == f"{PREFIX}/bin/conda create -y -q -p {PREFIX}/envs/pytorch python=3.11 pip"
+    assert f"{PREFIX}/bin/conda create -y -q -p {PREFIX}/envs/pytorch python=3.11 pip" in done[1]
+    # conda's own connect/read timeouts and retries, and the whole command bounded on the host
+    assert done[1].startswith("timeout -k 10 3600 sh -c")
+    assert "CONDA_REMOTE_READ_TIMEOUT_SECS=60" in done[1]
 
 
 def test_converged_env_is_a_no_op():
@@ -197,7 +205,7 @@ def test_per_command_channel_mode_passes_the_mirror_on_the_conda_command():
     data = {"labtorch_condarc_mode": "per-command", "labtorch_mirror": "tuna"}
     commands, _ = run(env.env, {f"p={PREFIX};": install_listing(receipt=OURS)}, data, PLAN)
     create = next(c for c in commands if " create " in c)
-    assert create.endswith(
+    assert create.rstrip("'").endswith(
         "--override-channels -c https://mirrors.tuna.tsinghua.edu.cn/anaconda/cloud/conda-forge"
     )
 
@@ -221,11 +229,12 @@ def test_torch_of_another_build_is_replaced_by_the_planned_pins_from_the_planned
         PLAN,
     )
     (pip,) = changes(commands)
-    assert pip.startswith(f"{PREFIX}/envs/pytorch/bin/python -m pip install")
+    assert f"{PREFIX}/envs/pytorch/bin/python -m pip install" in pip
     assert (
         "torch==2.7.1+cu118" in pip and "--index-url https://download.pytorch.org/whl/cu118" in pip
     )
-    assert pip.endswith("--no-compile")
+    assert "--timeout 60 --retries 2" in pip and " -q " not in pip
+    assert "https://download.pytorch.org/whl/cu118 --no-compile;" in pip
 
 
 def test_kernel_spec_someone_else_wrote_is_not_overwritten():
@@ -255,7 +264,7 @@ def test_opting_into_defaults_later_accepts_the_tos_once_on_the_existing_install
     before = {**OURS, "flavor": "miniconda"}
     commands, _ = run(conda.conda, {f"p={PREFIX};": install_listing(receipt=before)}, data)
     assert any(" tos accept " in c for c in changes(commands))
-    assert not any(c.startswith("bash ") for c in changes(commands))
+    assert not any("-b -u -p" in c for c in changes(commands))
     after = {**before, "defaults_tos_accepted": True}
     commands, _ = run(conda.conda, {f"p={PREFIX};": install_listing(receipt=after)}, data)
     assert changes(commands) == []
@@ -286,7 +295,7 @@ def test_adopted_install_gets_channels_per_command_after_labtorch_adopt_conda_is
     )
     create = next(c for c in changes(commands) if " create " in c)
     assert not failed
-    assert create.endswith("pip --override-channels -c conda-forge")
+    assert create.rstrip("'").endswith("pip --override-channels -c conda-forge")
 
 
 @pytest.mark.parametrize("receipt", [ADOPTED, OURS], ids=["adopted", "complete"])
@@ -295,7 +304,7 @@ def test_owned_install_missing_files_is_refused_and_never_installed_over(receipt
     commands, failed = run(conda.conda, {f"p={PREFIX};": listing}, {"labtorch_adopt_conda": True})
     done = changes(commands)
     assert failed
-    assert not any(c.startswith("bash ") or "receipt.json" in c for c in done)
+    assert not any("-b -u -p" in c or "receipt.json" in c for c in done)
     assert len(done) == 1 and "pc01" in done[0] and "bin/conda" in done[0]
     assert "labtorch_conda_prefix" in done[0]
 
@@ -434,3 +443,20 @@ def test_deploy_with_tuna_downloads_the_installer_from_tuna_and_verifies_the_pin
     assert any(f"{tuna}/Miniforge3-25.3.0-3-Linux-x86_64.sh" in c for c in done)
     assert not any("github.com" in c for c in done)
     assert any(SHA in c and "sha256sum" in c for c in done)
+
+
+def test_pip_conf_with_mirror_credentials_is_readable_by_the_deploying_account_only():
+    from labtorch.roles import channels
+
+    listing = install_listing(receipt=OURS, envs=[("pytorch", {"tool": "labtorch"})])
+    secret = {"labtorch_pypi_index_url": "https://lab:s3cret@mirror.example/simple"}
+    commands, _ = run(channels.pip_index, {f"p={PREFIX};": listing}, secret)
+    assert f"chmod 600 {PREFIX}/envs/pytorch/pip.conf" in commands
+    commands, _ = run(channels.pip_index, {f"p={PREFIX};": listing}, {})
+    assert f"chmod 644 {PREFIX}/envs/pytorch/pip.conf" in commands
+
+
+def test_receipts_get_explicit_modes_whatever_the_session_umask():
+    commands, _ = run(conda.conda, {})
+    receipt = next(c for c in changes(commands) if "receipt.json" in c)
+    assert receipt.startswith("(umask 022 && mkdir -p") and "chmod 644" in receipt
