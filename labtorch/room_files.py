@@ -57,6 +57,16 @@ MEANINGS: dict[str, str] = {
     "labtorch_room": "room name in check reports; None: the inventory file's name",
     "labtorch_lock_file": "room lock the deploy and check follow (labtorch lock update); None",
     "labtorch_lock_newer_is_drift": "a newer release than the lock's counts as drift in the check",
+    "labtorch_cache_url": "room cache (labtorch cache serve) all downloads go through; None: off",
+    "labtorch_cache_fallback": "a host that cannot reach the cache fetches from upstream instead",
+    "labtorch_wheel_dir": "controller folder of hand-downloaded wheels, served by the room cache",
+    "labtorch_connect_timeout": "seconds to open a connection to a mirror",
+    "labtorch_stall_timeout": "seconds without a byte before a download try is given up",
+    "labtorch_net_retries": "tries after the first, per URL, with growing pauses",
+    "labtorch_command_timeout": "seconds one remote command may run before the host kills it",
+    "labtorch_fallback_mirrors": "data/mirrors.yaml rows tried in order after the site's mirror",
+    "labtorch_installer_fallback_urls": "installer folders tried before the fallback mirrors",
+    "labtorch_pypi_fallback_urls": "PyPI indexes tried before the fallback mirrors",
 }
 
 #: Settings read outside :data:`DEFAULTS` (verify role, check), with their defaults.

@@ -56,7 +56,9 @@ def test_the_wheel_carries_the_deploy_the_suite_the_lab_and_the_licence(wheel):
                    "labtorch/lab/rooms/default.yaml", "labtorch/lab/recorded/SOURCES.md",
                    "labtorch/lab/recorded/gpuexp-rtx-2080-super-linux-595.71.05-q.txt",
                    "labtorch/lab/conda_standin/installer.py",
-                   "labtorch/lab/conda_standin/payload/conda_cli.py"):
+                   "labtorch/lab/conda_standin/payload/conda_cli.py",
+                   "labtorch/lab/gpu_standin/standin_device.py",
+                   "labtorch/lab/gpu_standin/recordings/pascal-gtx1080ti.json"):
         assert wanted in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")
                for n in names)

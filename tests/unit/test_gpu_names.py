@@ -155,7 +155,7 @@ def test_rtx_6000_on_a_cuda_13_driver_is_answered_for_every_generation() -> None
 def test_rtx_6000_on_a_cuda_12_0_driver_is_refused_with_each_candidate_and_flag() -> None:
     code, out, err = plan_cli("--gpu", "RTX 6000", "--driver", "525.60.13", "--os", "linux")
     assert code == 2 and out == ""
-    assert "Quadro RTX 6000 (CC 7.5: torch 2.14.0 cu126)" in err
+    assert "Quadro RTX 6000 (CC 7.5: torch 2.14.1 cu126)" in err
     assert "RTX PRO 6000 Blackwell (CC 12.0: torch 2.11.0 cu128)" in err
     assert ("--compute-capability 7.5 or --compute-capability 8.9 or "
             "--compute-capability 12.0") in err
@@ -168,7 +168,7 @@ def test_a_name_cut_after_geforce_is_refused_with_the_groups_of_plans() -> None:
     named = plan_by_candidates(facts("NVIDIA GeForce ..."), SitePolicy())
     assert named.plan is None and named.refusal is not None
     line = named.refusal.line()
-    assert "CC 1.0 to 3.5 (e.g. " in line and ": torch 2.14.0 cpu" in line
+    assert "CC 1.0 to 3.5 (e.g. " in line and ": torch 2.15.0 cpu" in line
     assert "nvidia-smi --query-gpu=name --format=csv for the full name" in line
 
 
@@ -223,7 +223,7 @@ def test_search_json_lists_candidates_with_source_and_each_plan() -> None:
     found = json.loads(out)
     assert found["status"] == "ambiguous" and found["how"] == "by name"
     assert [(c["compute_capability"], c["plan"]) for c in found["candidates"]] == [
-        ("2.1", "torch 2.14.0 cpu"), ("3.5", "torch 2.14.0 cpu")]
+        ("2.1", "torch 2.15.0 cpu"), ("3.5", "torch 2.15.0 cpu")]
     assert all(c["source"].startswith("xj ") for c in found["candidates"])
     assert found["answer"]["variant"] == "cpu" and found["refusal"] is None
 

@@ -1,4 +1,4 @@
-"""The plan table printed before anything changes (labtorch/deploys/plan.py)."""
+"""The plan table printed before anything changes (deploy/plan.py: labtorch.deploys.plan)."""
 
 from __future__ import annotations
 
