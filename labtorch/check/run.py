@@ -77,8 +77,13 @@ def load_inventory(path: Path, state: State | None = None,
     except SystemExit as err:  # an inventory may refuse with SystemExit("message")
         raise LabtorchError(f"cannot load inventory {path}: {err}") from err
     except Exception as err:  # an inventory is Python: any error in it lands here
+        try:
+            said = str(err)
+        except Exception:  # pyinfra_cli's UnexpectedExternalError has no usable str()
+            cause = err.__cause__ or err.__context__
+            said = f"{type(cause or err).__name__}: {cause or err.args}"
         raise LabtorchError(
-            f"cannot load inventory {path}: {err}",
+            f"cannot load inventory {path}: {said}",
             fix="run `pyinfra INVENTORY debug-inventory` to see the problem") from err
     if not list(inventory):
         raise LabtorchError(f"inventory {path} lists no hosts", fix="add hosts to it")

@@ -9,6 +9,7 @@ to stderr, so stdout holds the result alone. Older spellings (``--json FILE``, `
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,33 @@ def to_stdout(output: Path | None) -> bool:
     return output is None or output == Path("-")
 
 
+def refuse_system_path(path: Path, option: str) -> None:
+    """Refuse to write a report over a system file (``/etc/shadow``, a device): labtorch often
+    runs as root, where a mistyped or hostile path would otherwise replace what it did not make.
+ Raises :class:`LabtorchError` for a path in a system folder (after resolving ``..`` and
+    links) or an existing file that is not a regular one (``/dev/zero``).
+    """
+    from labtorch.inputs import system_path_problem
+
+    resolved = os.path.realpath(path)
+    problem = system_path_problem(resolved)
+    if problem == "is a system folder":  # /tmp, /srv ...: a folder, which the write refuses itself
+        problem = None
+    if problem is None and os.path.exists(resolved) and not os.path.isfile(resolved) \
+            and not os.path.isdir(resolved):
+        problem = "is not a regular file"
+    if problem is not None:
+        raise LabtorchError(f"{option} {resolved} {problem}",
+                            fix=f"pass {option} a file in your own folders, e.g. ./report.json")
+
+
 def write(text: str, output: Path | None) -> None:
     """``text`` to stdout (``output`` None or ``-``) or to the file ``output``."""
     if to_stdout(output):
         click.echo(text, nl=False)
         return
     assert output is not None
+    refuse_system_path(output, "--output")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")

@@ -344,11 +344,14 @@ def test_one_host_with_malformed_check_data_does_not_stop_the_room(
     outputs = {"pc01": good, "pc02": _with_plan_document(good, null_install),
                "pc03": snapshot_text(RTX2080_595, plan=plan, verify=odd_verify)}
 
-    def gathered(state: Any, kwargs_by_host: dict[Any, Any], timeout: int) -> dict[Any, Any]:
+    def gathered(state: Any, kwargs_by_host: dict[Any, Any], timeout: int,
+                 on_done: Any = None) -> dict[Any, Any]:
         result = {host: run.Gathered(outputs[host.name]) for host in kwargs_by_host
                   if host.name in outputs}
         result.update({host: run.Gathered(None, error=KeyError("nvidia-smi")) for host in
                        kwargs_by_host if host.name == "pc04"})
+        for host, answer in result.items():  # as the real gather: each host as it finishes
+            on_done(host, answer)
         return result
 
     monkeypatch.setattr(run, "gather", gathered)
@@ -383,8 +386,14 @@ def test_an_error_while_judging_one_host_becomes_that_hosts_failure(
         return real_evaluate(host, *args, **kwargs)
 
     monkeypatch.setattr(run, "evaluate_host", evaluate)
-    monkeypatch.setattr(run, "gather", lambda state, kwargs, timeout: {
-        host: run.Gathered(good) for host in kwargs})
+    def gathered(state: Any, kwargs: dict[Any, Any], timeout: int,
+                 on_done: Any = None) -> dict[Any, Any]:
+        result = {host: run.Gathered(good) for host in kwargs}
+        for host, answer in result.items():
+            on_done(host, answer)
+        return result
+
+    monkeypatch.setattr(run, "gather", gathered)
     checked = run.run_check(_room(tmp_path, ("pc01", "pc02")))
     first, second = checked.hosts
     assert first.status == "fail"

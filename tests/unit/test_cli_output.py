@@ -49,3 +49,20 @@ def test_every_result_command_takes_format_and_output():
             command = command.commands[name]  # type: ignore[attr-defined]
         options = {o for p in command.params for o in getattr(p, "opts", [])}
         assert {"--format", "--output"} <= options, path
+
+
+def test_output_into_a_system_folder_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
+    """labtorch runs as root: --output ../../etc/... must never replace a system file."""
+    from click.testing import CliRunner
+
+    from labtorch.cli import main
+
+    target = "/etc/labtorch-test-never-written.json"
+    depth = len(tmp_path.parts) - 1
+    monkeypatch.chdir(tmp_path)
+    for given in (target, "../" * depth + target.lstrip("/"), "/dev/null"):
+        result = CliRunner().invoke(main, ["plan", "--gpu", "RTX 3080", "--driver", "550.54.14",
+                                           "--os", "linux", "--output", given])
+        assert result.exit_code == 2, result.output
+        assert "labtorch: error: --output" in result.output
+    assert not Path(target).exists()
