@@ -173,7 +173,7 @@ def test_check_names_exactly_the_broken_hosts_then_fix_brings_them_back(lab, roo
                      str(REPO / "deploy.py"))
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     fixed = sorted([NO_TORCH, CPU_BUILD, NEW_GPU, NO_NVML])
-    assert f"fixing 4 host(s): {', '.join(fixed)}" in done.stdout
+    assert f"fixing 4 host(s): {', '.join(fixed)}" in done.stderr
 
 
 def test_the_testinfra_suite_runs_over_every_host_as_one_more_column(lab, room):

@@ -182,7 +182,8 @@ def test_each_host_gets_the_operations_of_its_own_os(mixed_dry_run):
     per_host = {host: json.dumps(ops) for host, ops in by_host(output).items()}
     assert set(per_host) >= {*LINUX_HOSTS, "@winssh/pc-w01", "@winssh/pc-w02"}, text[:3000]
     for name in LINUX_HOSTS:
-        assert "/opt/miniforge3" in per_host[name] and "C:\\\\labtorch" not in per_host[name]
+        # the lab's data installs per user (each simulated host has its own home)
+        assert "/root/miniforge3" in per_host[name] and "C:\\\\labtorch" not in per_host[name]
     for name in ("@winssh/pc-w01", "@winssh/pc-w02"):
         ops = per_host[name]
         assert "C:\\\\labtorch\\\\miniforge3" in ops and "/opt/miniforge3" not in ops
