@@ -14,7 +14,7 @@ The command prints parts between ``@@labtorch-check:<part>@@`` lines:
 
 Shell only prints files and runs the programs; all parsing is the pure :func:`parse_snapshot`.
 One command instead of one per assertion is what keeps a check near the cost of ``ssh true``
-(see ../shared/reference/lab-notes.md: testinfra pays a round trip per assertion).
+(testinfra pays a round trip per assertion; see bench/results/check.md).
 
 A Windows PC answers four PowerShell scripts instead (:func:`windows_scripts`): its system facts
 first (its install prefix depends on its system drive and profile), then its GPUs, its conda

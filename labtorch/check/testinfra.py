@@ -7,7 +7,7 @@ and folds its JUnit XML into the check as one more column,
 cause. A host on which every test was skipped fails the column: nothing was asserted there, and
 a skipped assertion is not a pass. The one-command gather already proves the same facts, so
 this is an independent second opinion, at testinfra's cost of one round trip per assertion
-(../shared/reference/lab-notes.md); it is off by default.
+(the project's lab notes measured it); it is off by default.
 """
 
 from __future__ import annotations
