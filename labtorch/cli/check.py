@@ -314,15 +314,10 @@ def _store(run: CheckRun, no_history: bool, json_out: Path | None, junit_out: Pa
 
 
 def _write(path: Path, text: str) -> None:
-    if path == Path("-"):
-        click.echo(text, nl=False)
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise LabtorchError(f"cannot write {path}: {err.strerror}",
-                            fix="choose a writable path") from err
+    """A report file (``-``: stdout), never over a system file: :func:`output.write`."""
+    from labtorch.cli.output import write
+
+    write(text, path, option="a report path")
 
 
 def _backend(choice: str) -> str:

@@ -57,19 +57,20 @@ def refuse_system_path(path: Path, option: str) -> None:
                             fix=f"pass {option} a file in your own folders, e.g. ./report.json")
 
 
-def write(text: str, output: Path | None) -> None:
-    """``text`` to stdout (``output`` None or ``-``) or to the file ``output``."""
+def write(text: str, output: Path | None, option: str = "--output") -> None:
+    """``text`` to stdout (``output`` None or ``-``) or to the file ``output`` (never over a
+    system file); ``option`` names the option in errors (``--html``, ``--junit`` ...)."""
     if to_stdout(output):
         click.echo(text, nl=False)
         return
     assert output is not None
-    refuse_system_path(output, "--output")
+    refuse_system_path(output, option)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
     except OSError as err:
         raise LabtorchError(f"cannot write {output}: {err.strerror}",
-                            fix="choose a writable path for --output") from err
+                            fix=f"choose a writable path for {option}") from err
 
 
 def console() -> Console:
