@@ -103,6 +103,30 @@ class AnsibleRoom:
     ssh_options: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
+#: Inventory plugins labtorch lets Ansible use unless ``ANSIBLE_INVENTORY_ENABLED`` is set:
+#: Ansible's defaults without ``script`` (which executes files).
+SAFE_PLUGINS = "host_list,auto,yaml,ini,toml"
+ENV_PLUGINS = "ANSIBLE_INVENTORY_ENABLED"
+#: Seconds ansible-inventory may take; a room's inventory reads in about one.
+INVENTORY_TIMEOUT_S = 120
+#: Files an inventory folder may hold (hosts files, group_vars, host_vars); a folder with more
+#: is not an inventory (a home folder, ``..``), and Ansible would try to parse every file in it.
+MAX_FOLDER_FILES = 2000
+
+
+def _refuse_a_folder_that_is_no_inventory(folder: Path) -> None:
+    """Count the folder's files (stopping at the limit) and refuse one that holds too many."""
+    seen = 0
+    for _root, _dirs, files in os.walk(folder):
+        seen += len(files)
+        if seen > MAX_FOLDER_FILES:
+            raise LabtorchError(f"{str(folder)!r} holds more than {MAX_FOLDER_FILES} files, so it "
+                                "is not an Ansible inventory folder (Ansible would try to read "
+                                "every one of them)",
+                                fix="point at the inventory file itself, or at a folder of hosts "
+                                "files with its group_vars/ and host_vars/")
+
+
 def run_ansible_inventory(source: str | os.PathLike[str], *,
                           vault_password_file: str | None = None) -> dict[str, Any]:
     """Run ``ansible-inventory -i SOURCE --list`` and return its JSON.
@@ -121,13 +145,26 @@ def run_ansible_inventory(source: str | os.PathLike[str], *,
     if program is None:
         raise LabtorchError("ansible-inventory is not installed",
                             fix="pip install ansible-core (labtorch depends on it)")
+    if path.is_dir():
+        _refuse_a_folder_that_is_no_inventory(path)
     command = [program, "-i", str(path), "--list"]
     if vault_password_file:
         command += ["--vault-password-file", vault_password_file]
     env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1",
            "ANSIBLE_DEPRECATION_WARNINGS": "0"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
-                            timeout=300)
+    # Ansible's default plugins include ``script``, which *runs* every executable file of an
+    # inventory folder: labtorch (often root) must not run what happens to lie in a folder it was
+    # pointed at. An admin who uses dynamic inventory scripts opts in by setting the variable.
+    env.setdefault(ENV_PLUGINS, SAFE_PLUGINS)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
+                                timeout=INVENTORY_TIMEOUT_S)
+    except subprocess.TimeoutExpired as err:
+        raise LabtorchError(f"ansible-inventory did not finish reading {str(source)!r} within "
+                            f"{INVENTORY_TIMEOUT_S} s",
+                            fix="point at the inventory file (or its folder of hosts files and "
+                            "group_vars/host_vars), and check it with: ansible-inventory -i "
+                            f"{source} --list") from err
     if result.returncode != 0:
         said = " ".join(result.stderr.split())[-600:] or f"exit status {result.returncode}"
         raise LabtorchError(f"ansible-inventory could not read {str(source)!r}: {said}",

@@ -169,6 +169,47 @@ def test_a_missing_or_unreadable_inventory_is_a_clear_error(tmp_path: Path):
         read_ansible_inventory(broken)
 
 
+def test_a_folder_that_is_no_inventory_is_refused_before_ansible_reads_it(tmp_path: Path,
+                                                                        monkeypatch):
+    # `..` of a busy folder: Ansible would try every file with every plugin for minutes
+    monkeypatch.setattr("labtorch.inventory_ansible.MAX_FOLDER_FILES", 20)
+    for n in range(25):
+        (tmp_path / f"notes-{n}.txt").write_text("nothing\n")
+    with pytest.raises(LabtorchError, match="not an Ansible inventory folder") as err:
+        read_ansible_inventory(tmp_path)
+    assert "point at the inventory file" in err.value.fix
+
+
+def test_an_executable_in_an_inventory_folder_is_never_run(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("ANSIBLE_INVENTORY_ENABLED", raising=False)
+    folder = tmp_path / "room"
+    folder.mkdir()
+    (folder / "hosts.ini").write_text("[lab]\npc01 ansible_host=10.0.0.11\n")
+    marker = tmp_path / "ran"
+    script = folder / "dynamic.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\necho '{{}}'\n")
+    script.chmod(0o755)
+    try:
+        room = read_ansible_inventory(folder)
+    except LabtorchError as err:  # the script is then an unparsable file: said, not run
+        assert "dynamic.sh" in str(err)
+    else:
+        assert "pc01" in room.hosts
+    assert not marker.exists(), "ansible-inventory executed a file of the inventory folder"
+
+
+def test_an_inventory_that_ansible_cannot_finish_reading_is_a_clear_error(tmp_path: Path,
+                                                                           monkeypatch):
+    def never_finishes(command, **kwargs):
+        raise subprocess.TimeoutExpired(command, kwargs["timeout"])
+
+    monkeypatch.setattr("labtorch.inventory_ansible.subprocess.run", never_finishes)
+    source = tmp_path / "hosts.ini"
+    source.write_text("[lab]\npc01\n")
+    with pytest.raises(LabtorchError, match="did not finish reading"):
+        read_ansible_inventory(source)
+
+
 def _pyinfra_hosts(inventory: Path, env: dict[str, str] | None = None) -> dict[str, dict]:
     """What the real pyinfra CLI makes of an inventory file: {host: {"groups", "data"}}."""
     result = subprocess.run(
