@@ -19,13 +19,17 @@ MAX_ARG_CHARS = 4096
 
 
 class _Group(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for arg in args:  # every argument of the command line, before any command sees it
+            if "\x00" in arg or len(arg) > MAX_ARG_CHARS:
+                click.echo(f"labtorch: error: an argument ({arg[:40]!r}...) holds a NUL byte or "
+                           f"is longer than {MAX_ARG_CHARS} characters; pass plain paths and "
+                           "values", err=True)
+                sys.exit(EXIT_USAGE)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            for arg in [*ctx.protected_args, *ctx.args]:
-                if "\x00" in arg or len(arg) > MAX_ARG_CHARS:
-                    raise LabtorchError(
-                        f"an argument ({arg[:40]!r}...) holds a NUL byte or is longer than "
-                        f"{MAX_ARG_CHARS} characters", fix="pass plain paths and values")
             return super().invoke(ctx)
         except LabtorchError as err:
             click.echo(f"labtorch: error: {err.line()}", err=True)

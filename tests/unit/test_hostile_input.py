@@ -161,3 +161,12 @@ def test_hostile_settings_fail_their_own_host_in_the_deploy_and_say_what(tmp_pat
     assert "uname said" not in log
     conda = log[log.index("labtorch: conda |"):]
     assert re.search(r"\[@fake/good] +Success", conda.split("--> Starting operation:", 1)[0])
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "x" * 5000])
+@pytest.mark.parametrize("argv", [["plan", "--gpu"], ["gpus", "search"], ["facts", "parse"]])
+def test_nul_bytes_and_overlong_arguments_are_refused_before_any_command_runs(argv, value):
+    result = CliRunner().invoke(main, [*argv, value])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("labtorch: error: an argument")
